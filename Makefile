@@ -1,0 +1,33 @@
+# Two commands: `make demo` (the main job) and `make test` (the test suite).
+# Each creates or updates the virtual environment first; a second run does no network work.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test test-slow bench setup clean
+
+setup: $(STAMP)
+
+# torch first (the CPU wheel here, CUDA elsewhere), then the package in one resolve.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/workbench compile --program reverse --input abcab --figure runs/demo/reverse_residual.html
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/compile_bench.py
+
+clean:
+	rm -rf $(VENV) runs

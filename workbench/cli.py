@@ -1,0 +1,77 @@
+"""The ``workbench`` command: one sub-command per pipeline stage.
+
+    workbench compile --program reverse --input abc
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+
+def _compile(args: argparse.Namespace) -> None:
+    from workbench.compiled import LIB_PROGRAMS, compile_lib, get_lib_program
+    from workbench.compiled.figures import write_residual_figure
+
+    if args.list:
+        for name, entry in LIB_PROGRAMS.items():
+            vocab = " ".join(sorted(map(str, entry.vocab)))
+            print(f"{name:18s} vocab {{{vocab}}}  max_seq_len {entry.max_seq_len}  {entry.description}")
+        return
+    if not args.program or args.input is None:
+        raise WorkbenchError("compile needs --program NAME and --input TEXT (or --list to see the programs)")
+    entry = get_lib_program(args.program)
+    compiled = compile_lib(entry.name, causal=args.causal, max_seq_len=args.max_seq_len, use_cache=not args.no_cache)
+    tokens = compiled.parse_input(args.input)
+    outputs = compiled.run(tokens)
+    cfg = compiled.model.cfg
+    print(f"program   {entry.name} ({'causal' if args.causal else 'bidirectional'}): {entry.description}")
+    print(f"model     {cfg.n_layers} blocks, {cfg.n_heads} heads, d_model {cfg.d_model} (residual width), "
+          f"d_mlp {cfg.d_mlp}, max_seq_len {compiled.max_seq_len}")
+    width = max(len(_fmt(t)) for t in [*tokens, *outputs]) + 2
+    print("input    " + "".join(f"{_fmt(t):>{width}}" for t in tokens))
+    print("output   " + "".join(f"{_fmt(o):>{width}}" for o in outputs))
+    figure = Path(args.figure or f"compile_{entry.name}.html")
+    write_residual_figure(compiled, tokens, figure)
+    print(f"figure    {figure} (residual stream per layer, slider over layers)")
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile a tracr lib program, print its output, write its residual figure")
+    p.add_argument("--program", help="name in tracr.compiler.lib (see --list)")
+    p.add_argument("--input", help="input tokens: characters ('abc') or whitespace-separated ('3 1 2')")
+    p.add_argument("--causal", action="store_true", help="compile with causal attention")
+    p.add_argument("--max-seq-len", type=int, default=None, help="override the program's registered max_seq_len")
+    p.add_argument("--figure", help="HTML file for the residual heatmap (default compile_<program>.html)")
+    p.add_argument("--no-cache", action="store_true", help="recompile instead of using the disk cache")
+    p.add_argument("--list", action="store_true", help="list the available programs and exit")
+    p.set_defaults(run=_compile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("workbench").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        args.run(args)
+    except WorkbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

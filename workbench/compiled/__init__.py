@@ -1,0 +1,36 @@
+"""Stage ``compiled``: tracr compile → exact ``HookedTransformer`` with a labelled residual basis.
+
+>>> from workbench.compiled import compile_lib
+>>> compile_lib("reverse", use_cache=False).run(list("abc"))
+['c', 'b', 'a']
+"""
+
+from __future__ import annotations
+
+from workbench.compiled.bridge import (
+    COMPILER_BOS,
+    COMPILER_PAD,
+    CompiledModel,
+    ResidualDim,
+    compile_program,
+    residual_hook_names,
+)
+from workbench.compiled.cache import cache_dir, load_or_compile
+from workbench.compiled.lib_programs import LIB_PROGRAMS, LibProgram, get_lib_program
+
+
+def compile_lib(name: str, causal: bool = False, max_seq_len: int | None = None, use_cache: bool = True) -> CompiledModel:
+    """Compile the ``tracr.compiler.lib`` program ``name`` with its registered vocab (cached on disk)."""
+    entry = get_lib_program(name)
+    seq_len = max_seq_len or entry.max_seq_len
+    spec = {"lib_program": entry.name, "vocab": sorted(map(repr, entry.vocab)), "max_seq_len": seq_len,
+            "causal": causal, "bos": COMPILER_BOS, "pad": COMPILER_PAD}
+    return load_or_compile(
+        spec, lambda: compile_program(entry.build(seq_len), set(entry.vocab), seq_len, causal=causal), use_cache
+    )
+
+
+__all__ = [
+    "COMPILER_BOS", "COMPILER_PAD", "CompiledModel", "LIB_PROGRAMS", "LibProgram", "ResidualDim", "cache_dir",
+    "compile_lib", "compile_program", "get_lib_program", "load_or_compile", "residual_hook_names",
+]
