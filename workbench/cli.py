@@ -40,6 +40,31 @@ def _compile(args: argparse.Namespace) -> None:
     print(f"figure    {figure} (residual stream per layer, slider over layers)")
 
 
+def _tasks(args: argparse.Namespace) -> None:
+    from workbench.tasks import TASKS, get_task
+
+    if args.action == "list" or args.task is None:
+        for name, task in TASKS.items():
+            print(f"{name:6s} {task.description}\n       e.g. {task.prompt_example}")
+        return
+    task = get_task(args.task)
+    compiled = task.compile()
+    cfg = compiled.model.cfg
+    print(f"task {task.name}: {task.description}")
+    print(f"compiled program: {cfg.n_layers} blocks, residual width {cfg.d_model}, {len(task.compiled_vocab)} "
+          f"compiled tokens, context {task.max_seq_len}, causal")
+    groups = [(split, "in distribution", task.split(split, args.n, args.seed)) for split in ("train", "test")]
+    groups += [(name, ("supported" if suite.supported else "unsupported") + f": {suite.description}",
+                task.suite(name, args.n, args.seed)) for name, suite in task.suites().items()]
+    for name, about, examples in groups:
+        print(f"\n[{name}] {about}")
+        answers = task.compiled_answers(compiled, examples)
+        for example, answer in zip(examples, answers):
+            shown = "(longer than the compiled context)" if answer is None else answer
+            mark = "ok" if answer == example.label else "WRONG"
+            print(f"  {example.prompt}  reference {example.label!r}  compiled {shown!r}  {mark}")
+
+
 def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -58,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="recompile instead of using the disk cache")
     p.add_argument("--list", action="store_true", help="list the available programs and exit")
     p.set_defaults(run=_compile)
+
+    p = sub.add_parser("tasks", help="list the tasks, or show examples of one with compiled and reference answers")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("task", nargs="?", help="dyck, count or sum (for show)")
+    p.add_argument("--n", type=int, default=3, help="examples per split and suite (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_tasks)
     return parser
 
 

@@ -175,6 +175,24 @@ class CompiledModel:
         return self.decode_outputs(self.model(self.encode(tokens))[0])
 
     @torch.no_grad()
+    def run_batch(self, token_lists: Sequence[Sequence[Any]], batch_size: int = 64) -> list[list[Any]]:
+        """``run`` for many inputs at once (right-padded with PAD, so only for causal models)."""
+        if not self.causal and len({len(t) for t in token_lists}) > 1:
+            raise WorkbenchError("run_batch pads inputs of different lengths, which changes a bidirectional "
+                                 "model's outputs; run them one at a time or group them by length")
+        pad_id = self.input_vocab.index(self.pad)
+        results = []
+        for start in range(0, len(token_lists), batch_size):
+            chunk = [self.encode(tokens)[0] for tokens in token_lists[start:start + batch_size]]
+            width = max(len(ids) for ids in chunk)
+            batch = torch.full((len(chunk), width), pad_id, dtype=torch.long, device=self.model.cfg.device)
+            for row, ids in enumerate(chunk):
+                batch[row, :len(ids)] = ids
+            scores = self.model(batch)
+            results += [self.decode_outputs(scores[row, :len(ids)]) for row, ids in enumerate(chunk)]
+        return results
+
+    @torch.no_grad()
     def residuals(self, tokens: Sequence[Any]) -> dict[str, torch.Tensor]:
         """Residual stream ``[positions, d_model]`` at every layer, keyed by TransformerLens hook name."""
         _, cache = self.model.run_with_cache(self.encode(tokens), names_filter=lambda n: "hook_resid" in n)

@@ -1,0 +1,179 @@
+"""What every task is: a causal RASP program, a prompt format, seeded generators and a reference.
+
+A prompt is read by the compiled program through its *compiled view*: the text is cut into
+pieces (one per model token once a tokenizer is chosen; :func:`pieces` is the tokenizer-free
+cut used here) and each piece becomes one compiled token.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+import random
+import re
+from typing import Any, Callable, Sequence
+
+from workbench.compiled import COMPILER_BOS, COMPILER_PAD, CompiledModel, compile_program, load_or_compile
+from workbench.errors import WorkbenchError
+from workbench.tasks.programs import END, NONE
+
+SPLITS = ("train", "test")
+TEST_PERCENT = 10  # share of the example space (by hash of the prompt) reserved for the test split
+
+_PIECE = re.compile(r"\s*(?:\d|[A-Za-z]+|[^\sA-Za-z\d])")
+
+
+def pieces(text: str) -> list[str]:
+    """Tokenizer-free cut of a prompt: single digits, words, single other characters (with their leading spaces)."""
+    found = _PIECE.findall(text)
+    if "".join(found) != text.rstrip():
+        raise WorkbenchError(f"cannot cut {text!r} into pieces (trailing or unsupported whitespace)")
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One prompt; ``prompt + answer`` is the full text, the answer is supervised."""
+
+    prompt: str
+    answer: str  # with its leading space, e.g. " Yes"
+    question: Any  # the task's own description of the instance (brackets, text, operands)
+
+    @property
+    def text(self) -> str:
+        return self.prompt + self.answer
+
+    @property
+    def label(self) -> str:
+        return self.answer.strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """An out-of-distribution suite of the paper's appendix D."""
+
+    name: str
+    description: str
+    supported: bool  # whether the compiled program is expected to solve it
+    why: str  # why it is (not) supported
+    generate: Callable[[random.Random, int], list[Example]]
+
+
+def in_test_split(prompt: str) -> bool:
+    """Split membership is a property of the prompt, so no seed can leak a test prompt into training."""
+    return int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16) % 100 < TEST_PERCENT
+
+
+def draw_unique(sample: Callable[[random.Random], Example], rng: random.Random, n: int,
+                accept: Callable[[Example], bool] = lambda e: True, max_tries: int | None = None) -> list[Example]:
+    """``n`` distinct examples from ``sample`` that pass ``accept`` (raises if the space is too small)."""
+    seen, out = set(), []
+    tries = max_tries or 200 * n + 10_000
+    for _ in range(tries):
+        example = sample(rng)
+        if example.prompt not in seen and accept(example):
+            seen.add(example.prompt)
+            out.append(example)
+            if len(out) == n:
+                return out
+    raise WorkbenchError(f"could only draw {len(out)} distinct examples of the {n} requested; ask for fewer")
+
+
+class Task(abc.ABC):
+    """A task of the paper. Subclasses set the class attributes and implement the hooks below."""
+
+    name: str
+    description: str
+    compiled_vocab: frozenset
+    max_seq_len: int  # compiled context, enough for every in-distribution prompt with a model BOS
+    prompt_example: str
+
+    # ---- what a subclass provides -------------------------------------------------
+    @abc.abstractmethod
+    def program(self):
+        """A fresh causal RASP program (tracr labels are global, so never reuse one)."""
+
+    @abc.abstractmethod
+    def compiled_token(self, piece: str) -> str:
+        """The compiled token of one piece of text (a model token, spaces included)."""
+
+    @abc.abstractmethod
+    def sample(self, rng: random.Random) -> Example:
+        """One in-distribution example."""
+
+    @abc.abstractmethod
+    def suites(self) -> dict[str, Suite]:
+        """The out-of-distribution suites of the paper's appendix D."""
+
+    @abc.abstractmethod
+    def reference(self, question: Any) -> str:
+        """The correct answer (without leading space), computed in plain Python."""
+
+    def output_text(self, value: Any) -> str | None:
+        """The answer text the compiled output ``value`` stands for (None: no answer token)."""
+        return None if value in (END, NONE, None) else str(value)
+
+    # ---- derived ------------------------------------------------------------------
+    @property
+    def mlp_exactness(self) -> int:
+        """Sharp enough for SelectorWidth to tell 1/(n+1) from 1/(n+2) at n = max_seq_len."""
+        return 4 * (self.max_seq_len + 2) ** 2
+
+    def compile(self, use_cache: bool = True) -> CompiledModel:
+        spec = {"task": self.name, "source": _source_digest(), "vocab": sorted(self.compiled_vocab),
+                "max_seq_len": self.max_seq_len, "causal": True, "mlp_exactness": self.mlp_exactness,
+                "bos": COMPILER_BOS, "pad": COMPILER_PAD}
+        return load_or_compile(spec, lambda: compile_program(
+            self.program(), set(self.compiled_vocab), self.max_seq_len, causal=True,
+            mlp_exactness=self.mlp_exactness), use_cache)
+
+    def compiled_tokens(self, text_pieces: Sequence[str]) -> list[str]:
+        return [self.compiled_token(piece) for piece in text_pieces]
+
+    def answer_positions(self, example: Example) -> list[int]:
+        """Compiled positions (BOS excluded) whose output predicts each answer piece."""
+        start = len(pieces(example.prompt))
+        return [start - 1 + j for j in range(len(pieces(example.answer)))]
+
+    def compiled_answers(self, compiled: CompiledModel, examples: Sequence[Example]) -> list[str | None]:
+        """The answer the compiled program gives for each example (teacher-forced on the answer pieces).
+
+        ``None`` where the compiled view does not fit the compiled context.
+        """
+        views, fits = [], []
+        for example in examples:
+            view = self.compiled_tokens(pieces(example.text))
+            fits.append(len(view) <= compiled.max_seq_len)
+            views.append(view if fits[-1] else view[: compiled.max_seq_len])
+        outputs = compiled.run_batch(views)
+        answers = []
+        for example, output, fit in zip(examples, outputs, fits):
+            if not fit:
+                answers.append(None)
+                continue
+            texts = [self.output_text(output[p]) for p in self.answer_positions(example)]
+            answers.append("".join(t for t in texts if t is not None))
+        return answers
+
+    def split(self, split: str, n: int, seed: int = 0) -> list[Example]:
+        """``n`` distinct in-distribution examples of ``split`` ("train" or "test")."""
+        if split not in SPLITS:
+            raise WorkbenchError(f"unknown split {split!r}; use one of {SPLITS}")
+        want_test = split == "test"
+        rng = random.Random(f"{self.name}:{split}:{seed}")
+        return draw_unique(self.sample, rng, n, accept=lambda e: in_test_split(e.prompt) == want_test)
+
+    def suite(self, name: str, n: int, seed: int = 0) -> list[Example]:
+        suites = self.suites()
+        if name not in suites:
+            raise WorkbenchError(f"unknown suite {name!r} for task {self.name}; available: {', '.join(suites)}")
+        return suites[name].generate(random.Random(f"{self.name}:{name}:{seed}"), n)
+
+
+def _source_digest() -> str:
+    """Hash of the task programs' source: editing a program invalidates its cached compilation."""
+    from workbench.tasks import programs
+
+    with open(programs.__file__, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()[:16]

@@ -1,0 +1,143 @@
+"""The causal RASP programs of the three injected tasks.
+
+Each program reads a *compiled view* of the prompt: every model token becomes one compiled
+token (the program's own symbols where they matter, ``FILLER`` elsewhere, ``ANSWER`` for the
+answer marker) and its output at position t is the answer token the language model must
+predict at t + 1. All programs are written for causal compilation: at position t they only
+use positions ≤ t, so they are exact at every answer position.
+
+Value sets are kept small (tracr's MLPs grow with the product of their inputs' value sets),
+and every variable that a researcher may want to decode is named.
+"""
+
+from __future__ import annotations
+
+from tracr.rasp import rasp
+
+FILLER = "_"
+ANSWER = "answer"
+END = "end"  # output after the last answer digit
+NONE = "-"  # output where the program has nothing to say
+DIGITS = [str(d) for d in range(10)]
+
+DYCK_PAIRS = ("()", "{}", "[]")
+
+
+def _count(predicate, name: str) -> rasp.SOp:
+    """Number of positions ≤ t whose token satisfies ``predicate`` (causal SelectorWidth)."""
+    return rasp.SelectorWidth(rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: predicate(k))).named(name)
+
+
+def _sign(a, b):
+    return (a > b) - (a < b)
+
+
+def _merge_states(x, y):
+    """Combine per-family balance states: any negative wins, then any open, else closed."""
+    if "neg" in (x, y):
+        return "neg"
+    if "open" in (x, y):
+        return "open"
+    return "closed"
+
+
+def shuffle_dyck(pairs=DYCK_PAIRS) -> rasp.SOp:
+    """1 block of counts, 3 of combination, 1 of prefix check: is the prefix ≤ t shuffle-dyck balanced?
+
+    Per family: opens and closes so far (SelectorWidth), their state (closed / open / neg).
+    The prefix is balanced iff every family is closed now and no family was ever negative.
+    """
+    states = []
+    for pair in pairs:
+        left, right = pair
+        opens = _count(lambda k, s=left: k == s, f"{left}_opens")
+        closes = _count(lambda k, s=right: k == s, f"{right}_closes")
+        state = rasp.SequenceMap(lambda o, c: {1: "open", 0: "closed", -1: "neg"}[_sign(o, c)], opens, closes)
+        states.append(state.named(f"{pair}_state"))
+    combined = states[0]
+    for index, state in enumerate(states[1:], start=1):
+        combined = rasp.SequenceMap(_merge_states, combined, state).named(
+            "state" if index == len(states) - 1 else f"state_{index}")
+    ever_negative = rasp.SelectorWidth(
+        rasp.Select(combined, combined, lambda k, q: k == "neg")).named("negative_prefixes")
+    return rasp.SequenceMap(lambda n, s: n == 0 and s == "closed", ever_negative, combined).named("balanced")
+
+
+def count_x(symbol: str = "x") -> rasp.SOp:
+    """Number of ``symbol`` so far, written digit by digit from the answer marker on.
+
+    At the marker: the leading digit of the count. At an answer digit: the count's units
+    digit if the count has two digits, else END.
+    """
+    n = _count(lambda k: k == symbol, f"count_{symbol}")
+
+    def next_token(count, token):
+        text = str(count)
+        if token == ANSWER:
+            return text[0]
+        if token in DIGITS:
+            return text[1] if len(text) == 2 else END
+        return NONE
+
+    return rasp.SequenceMap(next_token, n, rasp.tokens).named("next_token")
+
+
+def integer_sum() -> rasp.SOp:
+    """``a + b =`` followed by the digits of a + b, one per position (operands of ≤ 3 digits).
+
+    Digits of each operand are read right to left relative to the '+' and '=' positions; a
+    digit slot outside its operand reads the marker token instead, whose digit value is 0, so
+    every lookup selects exactly one key. Columns are added with their carries; the output at
+    '=' + k is the (k+1)-th digit of the sum without leading zeros, then END.
+    """
+    max_digits = 3
+    digit = rasp.Map(lambda t: int(t) if t in DIGITS else 0, rasp.tokens).named("digit")
+    plus_at = rasp.Aggregate(rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == "+"),
+                             rasp.indices).named("plus_position")
+    equals_at = rasp.Aggregate(rasp.Select(rasp.tokens, rasp.tokens, lambda k, q: k == "="),
+                               rasp.indices).named("equals_position")
+    # ('=' position, digits of b clipped to max_digits): enough to address b's digits safely.
+    b_frame = rasp.SequenceMap(lambda e, p: (e, min(max(e - p - 1, 0), max_digits)), equals_at, plus_at
+                               ).named("b_frame")
+    # Which answer digit comes next: -1 before '=', then 0, 1, …, clipped after max_digits + 1.
+    answer_index = rasp.SequenceMap(lambda i, e: min(max(i - e, -1), max_digits + 1), rasp.indices, equals_at
+                                    ).named("answer_index")
+
+    a_digits, b_digits = [], []
+    for m in range(max_digits):
+        a_select = rasp.Select(rasp.indices, plus_at,
+                               lambda k, p, m=m: k == (p - 1 - m if p - 1 - m >= 0 else p))
+        a_digits.append(rasp.Aggregate(a_select, digit).named(f"a_digit{m}"))
+        b_select = rasp.Select(rasp.indices, b_frame,
+                               lambda k, f, m=m: k == (f[0] - 1 - m if m < f[1] else f[0]))
+        b_digits.append(rasp.Aggregate(b_select, digit).named(f"b_digit{m}"))
+
+    # Column m holds a_m + b_m + carry in (0..19); the top column keeps its own carry.
+    columns = [rasp.SequenceMap(lambda x, y: x + y, a_digits[0], b_digits[0]).named("column0")]
+    for m in range(1, max_digits):
+        pair = rasp.SequenceMap(lambda x, y: x + y, a_digits[m], b_digits[m]).named(f"pair{m}")
+        columns.append(rasp.SequenceMap(lambda s, low: s + (low >= 10), pair, columns[-1]).named(f"column{m}"))
+
+    # Number of digits of the sum: the top column decides unless it is 0; then the column
+    # below it has no carry out, so it decides between 2 digits and 1.
+    length = rasp.SequenceMap(
+        lambda top, below: 4 if top >= 10 else 3 if top > 0 else 2 if below > 0 else 1,
+        columns[-1], columns[-2]).named("sum_length")
+
+    # The column whose digit is emitted next (its significance), or END / NONE.
+    place = rasp.SequenceMap(lambda k, n: NONE if k < 0 else (n - 1 - k if k < n else END), answer_index, length
+                             ).named("place")
+
+    out = place
+    for m, column in enumerate(columns):
+        top = m == max_digits - 1
+
+        def emit(current, c, m=m, top=top):
+            if current == m:
+                return str(c % 10)
+            if top and current == m + 1:
+                return str(c // 10)
+            return current
+
+        out = rasp.SequenceMap(emit, out, column).named("next_token" if top else f"emitted{m}")
+    return out
