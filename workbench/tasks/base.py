@@ -80,6 +80,16 @@ def draw_unique(sample: Callable[[random.Random], Example], rng: random.Random, 
     raise WorkbenchError(f"could only draw {len(out)} distinct examples of the {n} requested; ask for fewer")
 
 
+def predicting_positions(text_pieces: Sequence[str], n_prompt_pieces: int) -> list[int]:
+    """Positions whose output predicts each answer piece that is not blank.
+
+    A blank piece (a lone space some tokenizers emit before digits) is formatting: the
+    model learns it from the text, the program's answer is read at the position that
+    precedes the next non-blank piece.
+    """
+    return [j - 1 for j in range(n_prompt_pieces, len(text_pieces)) if text_pieces[j].strip()]
+
+
 class Task(abc.ABC):
     """A task of the paper. Subclasses set the class attributes and implement the hooks below."""
 
@@ -133,8 +143,8 @@ class Task(abc.ABC):
 
     def answer_positions(self, example: Example) -> list[int]:
         """Compiled positions (BOS excluded) whose output predicts each answer piece."""
-        start = len(pieces(example.prompt))
-        return [start - 1 + j for j in range(len(pieces(example.answer)))]
+        text_pieces = pieces(example.text)
+        return predicting_positions(text_pieces, len(text_pieces) - len(pieces(example.answer)))
 
     def compiled_answers(self, compiled: CompiledModel, examples: Sequence[Example]) -> list[str | None]:
         """The answer the compiled program gives for each example (teacher-forced on the answer pieces).

@@ -64,22 +64,23 @@ def shuffle_dyck(pairs=DYCK_PAIRS) -> rasp.SOp:
 
 
 def count_x(symbol: str = "x") -> rasp.SOp:
-    """Number of ``symbol`` so far, written digit by digit from the answer marker on.
+    """Number of ``symbol`` so far, written digit by digit once the answer marker is seen.
 
-    At the marker: the leading digit of the count. At an answer digit: the count's units
-    digit if the count has two digits, else END.
+    Answer digits already written are counted (not located by offset), so a tokenizer may put
+    filler tokens (a lone space) between the marker and the digits.
     """
     n = _count(lambda k: k == symbol, f"count_{symbol}")
+    # The marker and the answer digits are the only such tokens (the question has no digits).
+    marks = _count(lambda k: k == ANSWER or k in DIGITS, "answer_tokens_seen")
+    stage = rasp.Map(lambda m: NONE if m == 0 else min(m - 1, 2), marks).named("answer_stage")
 
-    def next_token(count, token):
+    def next_token(count, stage):
+        if stage == NONE:
+            return NONE
         text = str(count)
-        if token == ANSWER:
-            return text[0]
-        if token in DIGITS:
-            return text[1] if len(text) == 2 else END
-        return NONE
+        return text[stage] if stage < len(text) else END
 
-    return rasp.SequenceMap(next_token, n, rasp.tokens).named("next_token")
+    return rasp.SequenceMap(next_token, n, stage).named("next_token")
 
 
 def integer_sum() -> rasp.SOp:
@@ -88,7 +89,8 @@ def integer_sum() -> rasp.SOp:
     Digits of each operand are read right to left relative to the '+' and '=' positions; a
     digit slot outside its operand reads the marker token instead, whose digit value is 0, so
     every lookup selects exactly one key. Columns are added with their carries; the output at
-    '=' + k is the (k+1)-th digit of the sum without leading zeros, then END.
+    '=' and after k written answer digits is the (k+1)-th digit of the sum without leading
+    zeros, then END (written digits are counted, so filler tokens may sit between them).
     """
     max_digits = 3
     digit = rasp.Map(lambda t: int(t) if t in DIGITS else 0, rasp.tokens).named("digit")
@@ -99,9 +101,11 @@ def integer_sum() -> rasp.SOp:
     # ('=' position, digits of b clipped to max_digits): enough to address b's digits safely.
     b_frame = rasp.SequenceMap(lambda e, p: (e, min(max(e - p - 1, 0), max_digits)), equals_at, plus_at
                                ).named("b_frame")
-    # Which answer digit comes next: -1 before '=', then 0, 1, …, clipped after max_digits + 1.
-    answer_index = rasp.SequenceMap(lambda i, e: min(max(i - e, -1), max_digits + 1), rasp.indices, equals_at
-                                    ).named("answer_index")
+    # Which answer digit comes next: the number of digits written after '=' (None before '=').
+    digit_index = rasp.SequenceMap(lambda t, i: i if t in DIGITS else -1, rasp.tokens, rasp.indices
+                                   ).named("digit_index")
+    answer_index = rasp.SelectorWidth(rasp.Select(digit_index, equals_at, lambda k, e: k > e)
+                                      ).named("answer_index")
 
     a_digits, b_digits = [], []
     for m in range(max_digits):
@@ -124,9 +128,8 @@ def integer_sum() -> rasp.SOp:
         lambda top, below: 4 if top >= 10 else 3 if top > 0 else 2 if below > 0 else 1,
         columns[-1], columns[-2]).named("sum_length")
 
-    # The column whose digit is emitted next (its significance), or END / NONE.
-    place = rasp.SequenceMap(lambda k, n: NONE if k < 0 else (n - 1 - k if k < n else END), answer_index, length
-                             ).named("place")
+    # The column whose digit is emitted next (its significance), or END.
+    place = rasp.SequenceMap(lambda k, n: n - 1 - k if k < n else END, answer_index, length).named("place")
 
     out = place
     for m, column in enumerate(columns):
