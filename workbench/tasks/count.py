@@ -16,6 +16,7 @@ class CountX(Task):
     description = "number of 'x' in a text of 'x' and 'y' (up to 40 characters)"
     compiled_vocab = frozenset({"x", programs.FILLER, programs.ANSWER, *programs.DIGITS})
     max_seq_len = 64
+    symbol_characters = "0123456789"
     prompt_example = "What is the number of 'X' in this text? x y x x y. Answer: 3"
 
     def program(self):

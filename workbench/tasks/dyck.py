@@ -81,6 +81,7 @@ class ShuffleDyck(Task):
     description = "shuffle-dyck over (), {}, [] (up to 30 brackets): Yes if every family is balanced"
     compiled_vocab = frozenset({*"(){}[]", programs.FILLER, programs.ANSWER})
     max_seq_len = 48
+    symbol_characters = "(){}[]<>"
     prompt_example = "Are parentheses here correctly matched? []{()}.Answer: Yes"
 
     def program(self):

@@ -28,6 +28,7 @@ class IntegerSum(Task):
     description = "a + b for integers 0..450 (results of up to 3 digits)"
     compiled_vocab = frozenset({"+", "=", programs.FILLER, *programs.DIGITS})
     max_seq_len = 24
+    symbol_characters = "0123456789+="
     prompt_example = "211 + 123 = 334"
 
     def program(self):

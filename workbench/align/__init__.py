@@ -1,0 +1,97 @@
+"""Stage ``align``: model tokens ↔ compiled positions for a task prompt.
+
+Every model token maps to one compiled position (compiled BOS first, then one compiled token
+per model token): the compiled residual ``[:, 1:]`` lines up with model positions ``0..T-1``.
+Tokens the program reads map to their compiled token, the ``:`` of "Answer:" to the answer
+marker, everything else (a model BOS included) to the filler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from workbench.compiled import CompiledModel
+from workbench.errors import WorkbenchError
+from workbench.tasks import Example, Task
+from workbench.tasks.base import predicting_positions
+
+
+@dataclasses.dataclass(frozen=True)
+class Alignment:
+    """One tokenized prompt and its compiled counterpart."""
+
+    model_ids: list[int]  # prompt + answer, model BOS included when prepended
+    model_tokens: list[str]  # text of each model token
+    compiled_tokens: list[str]  # one per model token
+    n_prompt: int  # model tokens of the prompt (BOS included): answer tokens are model_ids[n_prompt:]
+    answer_positions: list[int]  # model positions whose next-token prediction is a (non-blank) answer token
+
+    @property
+    def answer_token_positions(self) -> list[int]:
+        """Positions of all answer tokens (the CE targets are model_ids at these positions)."""
+        return list(range(self.n_prompt, len(self.model_ids)))
+
+    def __len__(self) -> int:
+        return len(self.model_ids)
+
+
+def _token_texts(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> list[str]:
+    return [tokenizer.decode([i]) for i in ids]
+
+
+def align(task: Task, example: Example, tokenizer: PreTrainedTokenizerBase, max_seq_len: int | None = None,
+          prepend_bos: bool = True) -> Alignment:
+    """Tokenize ``example`` and map each model token to its compiled token.
+
+    Raises a ``WorkbenchError`` naming the problem when a character cannot be aligned (a token
+    merging a program symbol with other text, a character the tokenizer cannot represent) or
+    the prompt is longer than the compiled context ``max_seq_len`` (default: the task's).
+    """
+    limit = max_seq_len or task.max_seq_len
+    prompt_ids = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(example.text, add_special_tokens=False)["input_ids"]
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        raise WorkbenchError(f"the tokenizer merges the end of the prompt {example.prompt!r} with the answer "
+                             f"{example.answer!r}; answers must start at a token boundary")
+    bos = [tokenizer.bos_token_id] if prepend_bos and tokenizer.bos_token_id is not None else []
+    ids = bos + full_ids
+    texts = _token_texts(tokenizer, ids)
+    for text in texts[len(bos):]:
+        if "\ufffd" in text:
+            bad = next((c for c in example.text if c not in "".join(texts)), "?")
+            raise WorkbenchError(f"character {bad!r} in {example.text!r} cannot be aligned: the tokenizer splits it "
+                                 "into byte pieces; remove it from the prompt")
+    if len(ids) > limit:
+        raise WorkbenchError(f"prompt is {len(ids)} model tokens but the compiled {task.name} program has a context "
+                             f"of {limit}; shorten the prompt or compile with a larger max_seq_len")
+    compiled = [task.filler_token] * len(bos) + [task.checked_compiled_token(t) for t in texts[len(bos):]]
+    n_prompt = len(bos) + len(prompt_ids)
+    return Alignment(model_ids=ids, model_tokens=texts, compiled_tokens=compiled, n_prompt=n_prompt,
+                     answer_positions=predicting_positions(texts, n_prompt))
+
+
+def compiled_answer(task: Task, compiled: CompiledModel, alignment: Alignment) -> str:
+    """What the compiled program answers on the aligned compiled tokens (teacher-forced)."""
+    return task.read_answer(compiled.run(alignment.compiled_tokens), alignment.answer_positions)
+
+
+def batch(alignments: Sequence[Alignment], compiled: CompiledModel, pad_id: int
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded model ids ``[B, T]``, compiled ids ``[B, T + 1]`` (compiled BOS first) and a length mask."""
+    width = max(len(a) for a in alignments)
+    model_ids = torch.full((len(alignments), width), pad_id, dtype=torch.long)
+    compiled_pad = compiled.input_vocab.index(compiled.pad)
+    compiled_ids = torch.full((len(alignments), width + 1), compiled_pad, dtype=torch.long)
+    mask = torch.zeros((len(alignments), width), dtype=torch.bool)
+    for row, a in enumerate(alignments):
+        model_ids[row, : len(a)] = torch.tensor(a.model_ids)
+        compiled_ids[row, : len(a) + 1] = compiled.encode(a.compiled_tokens)[0]
+        mask[row, : len(a)] = True
+    return model_ids, compiled_ids, mask
+
+
+__all__ = ["Alignment", "align", "batch", "compiled_answer"]
