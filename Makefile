@@ -22,7 +22,7 @@ assets: $(STAMP)
 	$(PY) -m workbench.models.assets
 
 demo: assets
-	$(VENV)/bin/workbench compile --program reverse --input abcab --figure runs/demo/reverse_residual.html
+	$(VENV)/bin/workbench demo --out runs/demo
 
 test: assets
 	$(PY) -m pytest

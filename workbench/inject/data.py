@@ -1,0 +1,48 @@
+"""Deterministic batches: the batch of step s depends only on (seed, s), so a resumed run sees
+exactly the data an uninterrupted one would."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from workbench.align import align, batch
+from workbench.compiled import CompiledModel
+from workbench.inject.text import load_text
+from workbench.tasks import Task
+
+
+class TaskBatches:
+    """Training prompts: a pool of distinct train-split examples, taken in order and cycled."""
+
+    def __init__(self, task: Task, tokenizer, compiled: CompiledModel, pool_size: int, seed: int):
+        self.task, self.tokenizer, self.compiled = task, tokenizer, compiled
+        self.examples = task.split("train", pool_size, seed=seed)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def __call__(self, step: int, size: int, rank: int = 0, world: int = 1) -> dict[str, torch.Tensor]:
+        start = step * size
+        rows = [self.examples[(start + i) % len(self.examples)] for i in range(rank, size, world)]
+        alignments = [align(self.task, e, self.tokenizer, self.compiled.max_seq_len) for e in rows]
+        model_ids, compiled_ids, mask = batch(alignments, self.compiled, self.pad_id)
+        answer_mask = torch.zeros_like(mask)
+        for row, a in enumerate(alignments):
+            answer_mask[row, a.n_prompt: len(a)] = True
+        return {"ids": model_ids, "compiled_ids": compiled_ids, "mask": mask, "answer_mask": answer_mask}
+
+
+class TextBatches:
+    """Windows of ``tokens`` tokens of plain text at offsets drawn from (seed, step)."""
+
+    def __init__(self, source: str, tokenizer, tokens: int, seed: int):
+        ids = tokenizer(load_text(source), add_special_tokens=False)["input_ids"]
+        if len(ids) < 2 * tokens:
+            raise ValueError(f"text source {source!r} has only {len(ids)} tokens")
+        self.ids = torch.tensor(ids, dtype=torch.long)
+        self.tokens, self.seed = tokens, seed
+
+    def __call__(self, step: int, size: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        rng = random.Random(f"text:{self.seed}:{step}")
+        starts = [rng.randrange(len(self.ids) - self.tokens) for _ in range(size)]
+        return torch.stack([self.ids[s: s + self.tokens] for s in starts[rank::world]])

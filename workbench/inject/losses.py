@@ -1,0 +1,30 @@
+"""The three loss terms of tracr-injection (DESIGN.md, "Method facts")."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def answer_ce(logits: torch.Tensor, ids: torch.Tensor, answer_mask: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the answer tokens only (``answer_mask[b, t]`` marks answer tokens at t)."""
+    predicted = logits[:, :-1]
+    targets = ids[:, 1:]
+    mask = answer_mask[:, 1:]
+    return F.cross_entropy(predicted[mask], targets[mask])
+
+
+def alignment_loss(mapped: list[torch.Tensor], compiled: list[torch.Tensor], mask: torch.Tensor,
+                   reduction: str = "sum") -> torch.Tensor:
+    """Σ (or mean) over layers of 1 − cosine(map(h_i), compiled_i), averaged over valid positions."""
+    terms = []
+    for prediction, target in zip(mapped, compiled):
+        cosine = F.cosine_similarity(prediction, target, dim=-1)
+        terms.append(1 - cosine[mask].mean())
+    stacked = torch.stack(terms)
+    return stacked.sum() if reduction == "sum" else stacked.mean()
+
+
+def kl_to_original(logits: torch.Tensor, original_logits: torch.Tensor) -> torch.Tensor:
+    """KL(original ‖ model), summed over positions and vocabulary, averaged over the batch (the paper's code)."""
+    return F.kl_div(F.log_softmax(logits, dim=-1), F.softmax(original_logits, dim=-1), reduction="batchmean")
