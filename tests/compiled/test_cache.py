@@ -13,7 +13,7 @@ SPEC_ARGS = dict(name="sort", causal=False)
 
 def _entry_folder():
     (folder,) = [p for p in cache_dir().iterdir() if (p / "meta.json").exists() and
-                 json.loads((p / "meta.json").read_text())["spec"]["lib_program"] == "sort"]
+                 json.loads((p / "meta.json").read_text())["spec"].get("lib_program") == "sort"]
     return folder
 
 

@@ -1,5 +1,3 @@
-import json
-import re
 
 from workbench.compiled import compile_lib
 from workbench.compiled.figures import residual_figure, write_residual_figure

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from workbench import WorkbenchError
-from workbench.inject import hooks
 from workbench.inject.config import InjectionConfig
 from workbench.inject.trainer import train
 

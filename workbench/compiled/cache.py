@@ -14,8 +14,6 @@ import importlib.metadata
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformer_lens import HookedTransformerConfig
 
+from workbench.fsutil import atomic_folder
 from workbench.compiled.bridge import CompiledModel, ResidualDim, new_hooked_transformer
 
 log = logging.getLogger(__name__)
@@ -64,9 +63,7 @@ def _value_from_json(text: str) -> Any:
 
 def save(compiled: CompiledModel, folder: Path, spec: dict) -> None:
     """Write ``compiled`` to ``folder`` atomically (a temporary folder renamed into place)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with atomic_folder(folder) as tmp:
         save_file({k: v.contiguous() for k, v in compiled.model.state_dict().items()}, tmp / "model.safetensors")
         meta = {
             **_versions(),
@@ -86,12 +83,6 @@ def save(compiled: CompiledModel, folder: Path, spec: dict) -> None:
             "pad": compiled.pad,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 class StaleCache(Exception):

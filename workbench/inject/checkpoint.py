@@ -12,7 +12,6 @@ import json
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.errors import WorkbenchError
+from workbench.fsutil import atomic_folder
 
 KEEP = 2
 
@@ -40,8 +40,7 @@ def save(run_dir: Path, step: int, model, mapping_module, optimizer, extra: dict
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp_"))
-    try:
+    with atomic_folder(final) as tmp:
         save_file(_tensors(model), tmp / "model.safetensors")
         if mapping_module is not None:
             save_file(_tensors(mapping_module), tmp / "map.safetensors")
@@ -51,12 +50,6 @@ def save(run_dir: Path, step: int, model, mapping_module, optimizer, extra: dict
         (tmp / "state.json").write_text(json.dumps({"step": step, **extra}, indent=1))
         manifest = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     pointer = root / ".latest.tmp"
     pointer.write_text(final.name)
     os.replace(pointer, root / "latest")

@@ -49,7 +49,7 @@ def run_demo(out: Path, **overrides) -> dict:
     before = answer_accuracy(original.model, original.tokenizer, task, examples)
     del original
     result = train(config, out, resume=True)
-    model, tokenizer, compiled = result["injector"].model, result["tokenizer"], result["compiled"]
+    model, tokenizer = result["injector"].model, result["tokenizer"]
     model.eval()
     after = answer_accuracy(model, tokenizer, task, examples)
     curves = loss_curves(out)

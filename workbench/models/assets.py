@@ -27,6 +27,7 @@ import zipfile
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.fsutil import atomic_folder
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +95,9 @@ def ensure(name: str) -> Path:
     folder = assets_dir() / name
     if folder.is_dir():
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
     log.info("fetching offline asset %s into %s", name, folder)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{name}.") as tmp:
-        staging = Path(tmp) / "out"
-        staging.mkdir()
-        FETCHERS[name](Path(tmp), staging)
-        os.replace(staging, folder)
+    with atomic_folder(folder) as staging, tempfile.TemporaryDirectory() as downloads:
+        FETCHERS[name](Path(downloads), staging)
     return folder
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -27,6 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 from workbench.compiled.bridge import new_hooked_transformer
 from workbench.errors import WorkbenchError
+from workbench.fsutil import atomic_folder
 from workbench.models import assets
 from workbench.models.tokenizers import adapt_tokenizer, gpt2_tokenizer, smollm2_tokenizer
 
@@ -110,14 +109,9 @@ def smollm2_folder() -> Path:
     if hasattr(hf_model.config, "quantization_config"):
         del hf_model.config.quantization_config
     hf_model.hf_quantizer = None
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{EMBEDDED}.") as tmp:
-        staging = Path(tmp) / "model"
+    with atomic_folder(folder) as staging:
         hf_model.save_pretrained(staging)
         smollm2_tokenizer().save_pretrained(staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
     return folder
 
 
