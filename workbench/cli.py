@@ -85,6 +85,23 @@ def _demo(args: argparse.Namespace) -> None:
     run_demo(args.out, **({"steps": args.steps} if args.steps else {}))
 
 
+def _eval(args: argparse.Namespace) -> None:
+    from workbench.evaluate.runs import evaluate_run
+
+    local = {"sst2": args.sst2, "mrpc": args.mrpc, "lambada": args.lambada}
+    result = evaluate_run(args.run_dir, original=args.original, suites=args.suites, n=args.n,
+                          shakespeare=args.shakespeare, ppl_lines=args.ppl_lines, benchmarks=local,
+                          benchmark_limit=args.benchmark_limit)
+    print(f"{result['method']} {result['model']} on {result['task']} (step {result['step']}), {args.n} prompts per set")
+    print(result["table"].drop(columns=["description"]).to_string(index=False))
+    ppl = result["perplexity"]
+    print(f"perplexity per line {ppl['per_line_ppl']:.2f} (token-level {ppl['token_ppl']:.2f}) on "
+          f"{result['perplexity_corpus']}")
+    for name in ("sst2", "mrpc", "lambada"):
+        print(f"{name.upper():8s} {result[name]}")
+    print(f"written to {result['out']}/ (accuracy.csv, summary.json, summary.md)")
+
+
 def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -131,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tiny-layers", type=int, help="depth of tiny-* models")
     p.add_argument("--seed", type=int)
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("eval", help="evaluate a run: task accuracy and OOD suites (model and compiled program), "
+                       "perplexity, SST-2 / MRPC / LAMBADA")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--original", action="store_true", help="evaluate the run's original (untrained) model")
+    p.add_argument("--suites", default="all", help="'all', '' or a comma list of the task's OOD suites")
+    p.add_argument("--n", type=int, default=200, help="prompts per split/suite (default 200)")
+    p.add_argument("--shakespeare", help="Tiny-Shakespeare input.txt (default: the offline Gutenberg plays)")
+    p.add_argument("--ppl-lines", type=int, default=300, help="lines sampled for perplexity (default 300)")
+    p.add_argument("--sst2", help="local SST-2 validation file (.jsonl/.csv/.tsv) or saved datasets folder")
+    p.add_argument("--mrpc", help="local MRPC validation file or folder")
+    p.add_argument("--lambada", help="local LAMBADA test file or folder")
+    p.add_argument("--benchmark-limit", type=int, help="use only the first N rows of each benchmark")
+    p.set_defaults(run=_eval)
 
     p = sub.add_parser("demo", help="the main job: inject shuffle-dyck into SmolLM2-135M (CPU-sized preset)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
