@@ -1,7 +1,8 @@
 """Stage ``decode``: read program variables out of a residual stream in the compiled basis.
 
 For each variable, the value at a position is the argmax over the variable's labelled dims
-(the paper's Figure 6); a numerical variable is its single dim's value.
+(the paper's Figure 6); a numerical variable is its single dim's value. On a model's residual
+the compiled basis is reached through the run's trained linear map.
 """
 
 from __future__ import annotations
@@ -11,21 +12,79 @@ from typing import Sequence
 import pandas as pd
 import torch
 
+from workbench.align import align, batch
 from workbench.compiled import CompiledModel
+from workbench.inject.hooks import compiled_hook, model_hook
+
+
+def program_variables(compiled: CompiledModel) -> list[str]:
+    """Variables of the program (tracr's auxiliary selector-width dims left out)."""
+    return [v for v in compiled.variables if not v.endswith("_selector_width_attn_output")]
 
 
 def decode_variables(compiled: CompiledModel, residual: torch.Tensor, tokens: Sequence[str],
-                     variables: Sequence[str] | None = None) -> pd.DataFrame:
-    """Table (variables × tokens) of decoded values from ``residual [positions, compiled width]``."""
-    names = variables or [v for v in compiled.variables if not v.startswith("_")]
+                     variables: Sequence[str] | None = None, undefined_below: float | None = None) -> pd.DataFrame:
+    """Table (variables × tokens) of decoded values from ``residual [positions, compiled width]``.
+
+    With ``undefined_below``, a categorical variable whose best score is below it decodes to
+    ``None`` (not computed there, as in a compiled residual before its layer).
+    """
     rows = {}
-    for variable in names:
-        dims = compiled.dims_of(variable)
-        block = residual[:, dims]
+    for variable in variables or program_variables(compiled):
+        block = residual[:, compiled.dims_of(variable)]
         if compiled.is_numerical(variable):
             rows[variable] = [round(float(v), 4) for v in block[:, 0]]
-        else:
-            values = compiled.values_of(variable)
-            rows[variable] = [values[i] for i in block.argmax(-1).tolist()]
-    columns = [f"{i}:{t}" for i, t in enumerate(tokens)]
-    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+            continue
+        values = compiled.values_of(variable)
+        best, index = block.max(dim=-1)
+        rows[variable] = [None if undefined_below is not None and b < undefined_below else values[i]
+                          for b, i in zip(best.tolist(), index.tolist())]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"{i}:{t}" for i, t in enumerate(tokens)])
+
+
+@torch.no_grad()
+def compiled_table(compiled: CompiledModel, tokens: Sequence, layer: int | None = None) -> pd.DataFrame:
+    """Decoded variables of the compiled model itself after ``layer`` blocks (default: all)."""
+    k = compiled.n_layers
+    name = compiled_hook(k if layer is None else layer, k)
+    residual = compiled.residuals(tokens)[name][1:]
+    return decode_variables(compiled, residual, [str(t) for t in tokens], undefined_below=0.5)
+
+
+@torch.no_grad()
+def mapped_residuals(model, linear_map, ids: torch.Tensor, mapping: Sequence[int]) -> list[torch.Tensor]:
+    """The model's residual at each mapped block, through the trained map: ``[B, T, compiled width]`` each."""
+    names = [model_hook(block) for block in mapping]
+    _, cache = model.run_with_cache(ids, names_filter=names)
+    return [linear_map(cache[name]) for name in names]
+
+
+@torch.no_grad()
+def agreement(model, linear_map, tokenizer, task, compiled: CompiledModel, examples, mapping: Sequence[int]
+              ) -> pd.DataFrame:
+    """Share of (prompt, position) where the decoded variable equals the compiled model's value,
+    per variable (rows) and aligned layer (columns); blank where the variable is not yet computed."""
+    alignments = [align(task, e, tokenizer, compiled.max_seq_len) for e in examples]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids, compiled_ids, mask = batch(alignments, compiled, pad)
+    device = next(model.parameters()).device
+    mapped = mapped_residuals(model, linear_map, ids.to(device), mapping)
+    k = compiled.n_layers
+    _, cache = compiled.model.run_with_cache(compiled_ids.to(device))
+    variables = program_variables(compiled)
+    result = pd.DataFrame(index=variables, columns=[f"layer {i} (block {m})" for i, m in enumerate(mapping)],
+                          dtype=float)
+    for i, column in enumerate(result.columns):
+        truth_residual = cache[compiled_hook(i, k)][:, 1:]
+        for variable in variables:
+            dims = compiled.dims_of(variable)
+            truth, guess = truth_residual[..., dims], mapped[i][..., dims]
+            if compiled.is_numerical(variable):
+                defined = mask.to(device)
+                hits = (guess[..., 0] - truth[..., 0]).abs() < 0.5 * truth[..., 0].abs().clamp(min=0.1)
+            else:
+                defined = mask.to(device) & (truth.max(-1).values > 0.5)
+                hits = guess.argmax(-1) == truth.argmax(-1)
+            if defined.any():
+                result.loc[variable, column] = float(hits[defined].float().mean())
+    return result

@@ -83,5 +83,4 @@ def decoded_preview(result: dict, task, example) -> pd.DataFrame:
     if injector.map is None:
         return pd.DataFrame()
     mapped = injector.map(cache[name][0]).cpu()
-    named = [v for v in compiled.variables if not v[0].isdigit() and "hidden" not in v and "selector_width" not in v]
-    return decode_variables(compiled, mapped, [t.strip() or "␣" for t in alignment.model_tokens], named)
+    return decode_variables(compiled, mapped, [t.strip() or "␣" for t in alignment.model_tokens])

@@ -1,0 +1,86 @@
+"""Shared machinery of the paper-table scripts: evaluate the original model and the given runs
+on the same prompts, then lay the numbers out next to the paper's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from paper import METHOD_NAMES  # noqa: E402
+
+from workbench.evaluate.fewshot import evaluate_benchmarks  # noqa: E402
+from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
+from workbench.evaluate.runs import evaluate_run, task_table  # noqa: E402
+from workbench.models import load_model  # noqa: E402
+from workbench.tasks import TASKS, get_task  # noqa: E402
+
+RESULTS = Path(__file__).parent.parent / "results"
+
+
+def arguments(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", default="smollm2-135m", help="the unedited model ('no edit' rows)")
+    parser.add_argument("--run", action="append", default=[], metavar="METHOD:TASK=RUN_DIR",
+                        help="a training run, e.g. ti:dyck=runs/demo (repeatable); missing ones are 'not run'")
+    parser.add_argument("--n", type=int, default=100, help="prompts per split/suite")
+    parser.add_argument("--ppl-lines", type=int, default=200)
+    parser.add_argument("--shakespeare", help="Tiny-Shakespeare input.txt (default: offline Gutenberg plays)")
+    return parser.parse_args()
+
+
+def parse_runs(specs: list[str]) -> dict[tuple[str, str], Path]:
+    runs = {}
+    for spec in specs:
+        key, _, path = spec.partition("=")
+        method, _, task = key.partition(":")
+        if method not in ("ti", "ft") or task not in TASKS or not path:
+            raise SystemExit(f"bad --run {spec!r}: use ti|ft:dyck|count|sum=RUN_DIR")
+        runs[(method, task)] = Path(path)
+    return runs
+
+
+def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[dict]:
+    """One record per (task, method) with the task table, perplexity and benchmark results."""
+    records = []
+    original = load_model(args.model)
+    lines, corpus = shakespeare_lines(args.shakespeare, args.ppl_lines)
+    base_ppl = perplexity(original.model, original.tokenizer, lines)
+    base_bench = evaluate_benchmarks(original.model, original.tokenizer, {}) if benchmarks else {}
+    for name, task in TASKS.items():
+        table = task_table(original, task, args.n, list(task.suites()) if suites else [])
+        records.append(dict(task=name, method="none", model=original.name, steps=0, table=table,
+                            perplexity=base_ppl["per_line_ppl"], corpus=corpus, **base_bench))
+    for (method, name), run_dir in parse_runs(args.run).items():
+        result = evaluate_run(run_dir, suites="all" if suites else "", n=args.n, shakespeare=args.shakespeare,
+                              ppl_lines=args.ppl_lines)
+        records.append(dict(task=name, method=method, model=result["model"], steps=result["step"],
+                            table=result["table"], perplexity=result["perplexity"]["per_line_ppl"],
+                            corpus=result["perplexity_corpus"],
+                            **{b: result[b] for b in ("sst2", "mrpc", "lambada") if benchmarks}))
+    return records
+
+
+def percent(value) -> str:
+    return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
+
+
+def write(frame: pd.DataFrame, stem: str, title: str, notes: list[str]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    frame.to_csv(RESULTS / f"{stem}.csv", index=False)
+    text = f"# {title}\n\n" + frame.to_markdown(index=False) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+    (RESULTS / f"{stem}.md").write_text(text)
+    print(text)
+    print(f"wrote {RESULTS / stem}.csv and .md")
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES[method]
+
+
+def dump(records: list[dict]) -> str:
+    return json.dumps([{k: v for k, v in r.items() if k != "table"} for r in records], default=str)
