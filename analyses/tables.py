@@ -17,7 +17,7 @@ from workbench.evaluate.fewshot import evaluate_benchmarks  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import evaluate_run, task_table  # noqa: E402
 from workbench.models import load_model  # noqa: E402
-from workbench.tasks import TASKS, get_task  # noqa: E402
+from workbench.tasks import TASKS  # noqa: E402
 
 RESULTS = Path(__file__).parent.parent / "results"
 

@@ -102,6 +102,59 @@ def _eval(args: argparse.Namespace) -> None:
     print(f"written to {result['out']}/ (accuracy.csv, summary.json, summary.md)")
 
 
+def _decode(args: argparse.Namespace) -> None:
+    from workbench.decode.views import view_compiled, view_run, write_view
+    from workbench.tasks import get_task
+
+    if (args.run_dir is None) == (args.compiled is None):
+        raise WorkbenchError("decode needs a RUN_DIR or --compiled TASK (one of them)")
+    if args.compiled:
+        task = get_task(args.compiled)
+        compiled = task.compile()
+        view = view_compiled(task, compiled, args.prompt)
+        out = Path(args.out or f"decode_{task.name}")
+    else:
+        from workbench.evaluate.runs import load_trained_map
+
+        loaded, config, linear_map, mapping, _ = load_trained_map(args.run_dir)
+        task = get_task(config.task)
+        compiled = task.compile()
+        view = view_run(task, compiled, loaded.model, linear_map, loaded.tokenizer, mapping, args.prompt)
+        out = Path(args.out or Path(args.run_dir) / "decode")
+    table = view.tables[-1]
+    with pd_options():
+        print(f"decoded variables at {view.layers[-1]}:")
+        print(table.to_string())
+    written = write_view(view, compiled, out, png=args.png)
+    print("written: " + ", ".join(str(p) for p in written))
+
+
+def _ablate(args: argparse.Namespace) -> None:
+    from workbench.ablate import ablation_figure, noise_ablation
+    from workbench.evaluate.runs import load_trained_map
+    from workbench.plots import write_figure
+    from workbench.tasks import get_task
+
+    loaded, config, linear_map, mapping, _ = load_trained_map(args.run_dir)
+    task = get_task(config.task)
+    compiled = task.compile()
+    norms = [float(n) for n in args.norms.split(",")]
+    table = noise_ablation(loaded.model, linear_map, compiled.dims_of(compiled.output_variable), task,
+                           loaded.tokenizer, compiled, task.split("test", args.n), mapping, norms, args.seeds)
+    out = Path(args.run_dir) / "ablation"
+    out.mkdir(exist_ok=True)
+    table.to_csv(out / "noise_ablation.csv", index=False)
+    write_figure(ablation_figure(table), out / "noise_ablation", png=args.png)
+    print(table.groupby(["subspace", "norm"])[["accuracy", "answer_loss"]].mean().to_string())
+    print(f"written: {out}/noise_ablation.csv, noise_ablation.html")
+
+
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.max_columns", 40, "display.width", 200)
+
+
 def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -162,6 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambada", help="local LAMBADA test file or folder")
     p.add_argument("--benchmark-limit", type=int, help="use only the first N rows of each benchmark")
     p.set_defaults(run=_eval)
+
+    p = sub.add_parser("decode", help="decode a prompt's residual into program variables (tables + heatmaps)")
+    p.add_argument("run_dir", nargs="?", type=Path, help="a TI run folder (uses its trained map)")
+    p.add_argument("--compiled", choices=["dyck", "count", "sum"], help="decode the compiled program instead")
+    p.add_argument("--prompt", required=True, help='e.g. "Are parentheses here correctly matched? [()].Answer:"')
+    p.add_argument("--out", help="folder for the figures (default RUN_DIR/decode or decode_<task>)")
+    p.add_argument("--png", action="store_true", help="also write PNG files (needs kaleido and Chromium)")
+    p.set_defaults(run=_decode)
+
+    p = sub.add_parser("ablate", help="noise in the answer subspace vs random subspaces (paper Figure 3)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--norms", default="0,1,2,5,10,30")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--n", type=int, default=100, help="test prompts")
+    p.add_argument("--png", action="store_true")
+    p.set_defaults(run=_ablate)
 
     p = sub.add_parser("demo", help="the main job: inject shuffle-dyck into SmolLM2-135M (CPU-sized preset)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))

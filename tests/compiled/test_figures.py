@@ -18,4 +18,4 @@ def test_one_frame_per_layer_with_labelled_axes(tmp_path):
         assert abs(final[position][column] - 1) < 1e-4
     path = write_residual_figure(compiled, tokens, tmp_path / "sub" / "fig.html")
     html = path.read_text()
-    assert "plotly" in html and "after MLP" in html
+    assert "plotly" in html and "after MLP" in html and path.suffix == ".html"

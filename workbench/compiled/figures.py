@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import plotly.graph_objects as go
 
 from workbench.compiled.bridge import CompiledModel
+from workbench.plots import slider_heatmaps, write_figure
 
 
 def _layer_title(hook_name: str) -> str:
@@ -19,31 +20,10 @@ def _layer_title(hook_name: str) -> str:
 def residual_figure(compiled: CompiledModel, tokens: Sequence[Any]) -> go.Figure:
     """Heatmap of the residual (positions × labelled dims) with a slider over layers."""
     residuals = compiled.residuals(tokens)
-    y = [f"{i}: {t}" for i, t in enumerate([compiled.bos, *tokens])]
-    x = compiled.residual_labels
-    fig = go.Figure()
-    names = list(residuals)
-    for index, name in enumerate(names):
-        fig.add_trace(go.Heatmap(z=residuals[name].numpy(), x=x, y=y, colorscale="RdBu", zmid=0,
-                                 visible=index == len(names) - 1, name=_layer_title(name),
-                                 hovertemplate="dim %{x}<br>position %{y}<br>value %{z:.3f}<extra></extra>"))
-    steps = [dict(method="update", label=_layer_title(name),
-                  args=[{"visible": [j == i for j in range(len(names))]},
-                        {"title.text": f"Residual stream — {_layer_title(name)} ({name})"}])
-             for i, name in enumerate(names)]
-    fig.update_layout(
-        title=f"Residual stream — {_layer_title(names[-1])} ({names[-1]})",
-        sliders=[dict(active=len(names) - 1, steps=steps, currentvalue={"prefix": "layer: "}, pad={"t": 120})],
-        xaxis=dict(title="residual dimension (variable:value)", tickangle=-60),
-        yaxis=dict(title="position: token", autorange="reversed"),
-        height=max(400, 40 * len(y) + 300),
-        width=max(800, 14 * len(x) + 200),
-    )
-    return fig
+    frames = [(f"{_layer_title(name)} ({name})", residual.numpy()) for name, residual in residuals.items()]
+    return slider_heatmaps(frames, compiled.residual_labels, [f"{i}: {t}" for i, t in enumerate([compiled.bos, *tokens])],
+                           "Residual stream", "residual dimension (variable:value)", "position: token")
 
 
 def write_residual_figure(compiled: CompiledModel, tokens: Sequence[Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    residual_figure(compiled, tokens).write_html(path, include_plotlyjs=True)
-    return path
+    return write_figure(residual_figure(compiled, tokens), path)[0]

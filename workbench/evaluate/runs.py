@@ -37,6 +37,23 @@ def load_run(run_dir: str | Path, original: bool = False) -> tuple[LoadedModel, 
     return loaded, config, json.loads((folder / "state.json").read_text())["step"]
 
 
+def load_trained_map(run_dir: str | Path):
+    """A TI run's model, config, trained linear map (d_model → compiled width), layer map and step."""
+    from torch import nn
+
+    from workbench.inject.hooks import layer_map
+
+    loaded, config, step = load_run(run_dir)
+    if config.method != "ti":
+        raise WorkbenchError(f"{run_dir} is an FT+KL run: it has no linear map to decode through; use a TI run")
+    compiled = get_task(config.task).compile()
+    linear_map = nn.Linear(loaded.model.cfg.d_model, compiled.model.cfg.d_model)
+    linear_map.load_state_dict(load_file(checkpoint.latest(Path(run_dir)) / "map.safetensors"))
+    linear_map.to(next(loaded.model.parameters()).device)
+    mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers, config.layer_map)
+    return loaded, config, linear_map.requires_grad_(False), mapping, step
+
+
 def task_table(loaded: LoadedModel, task: Task, n: int, suites: list[str], seed: int = 0) -> pd.DataFrame:
     """Accuracy of the model and of the compiled program on the same prompts, per split/suite."""
     compiled = task.compile()

@@ -38,7 +38,9 @@ def model_hook(block: int) -> str:
 
 def compiled_hook(layer: int, compiled_layers: int) -> str:
     """The compiled residual after ``layer`` compiled blocks."""
-    return f"blocks.{layer}.hook_resid_pre" if layer < compiled_layers else f"blocks.{compiled_layers - 1}.hook_resid_post"
+    if not 0 <= layer <= compiled_layers:
+        raise ValueError(f"layer {layer} outside 0..{compiled_layers}")
+    return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
 
 
 def roll_hook_name(mapping: list[int], roll_at: str = "after_last") -> str:

@@ -1,0 +1,80 @@
+"""What a researcher opens first: one prompt's residual, mapped residual and decoded variables,
+per aligned layer (the paper's Figures 4, 5 and 6), for a compiled program or an injected run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from workbench.align import align
+from workbench.compiled import CompiledModel
+from workbench.decode import decode_variables
+from workbench.inject.hooks import compiled_hook, model_hook
+from workbench.plots import slider_heatmaps, write_figure
+from workbench.tasks import Example, Task, pieces
+
+
+@dataclasses.dataclass
+class PromptView:
+    tokens: list[str]
+    layers: list[str]  # one label per aligned layer
+    raw: list[torch.Tensor]  # [positions, d_model] per layer
+    mapped: list[torch.Tensor]  # [positions, compiled width] per layer
+    tables: list[pd.DataFrame]  # decoded variables per layer
+
+
+@torch.no_grad()
+def view_compiled(task: Task, compiled: CompiledModel, prompt: str) -> PromptView:
+    tokens = task.compiled_tokens(pieces(prompt))
+    residuals = compiled.residuals(tokens)
+    k = compiled.n_layers
+    mapped = [residuals[compiled_hook(i, k)][1:] for i in range(k + 1)]
+    tables = [decode_variables(compiled, m, tokens, undefined_below=0.5) for m in mapped]
+    return PromptView(tokens, [f"after {i} compiled blocks" for i in range(k + 1)], mapped, mapped, tables)
+
+
+@torch.no_grad()
+def view_run(task: Task, compiled: CompiledModel, model, linear_map, tokenizer, mapping, prompt: str) -> PromptView:
+    alignment = align(task, Example(prompt, "", None), tokenizer, compiled.max_seq_len)
+    ids = torch.tensor([alignment.model_ids], device=next(model.parameters()).device)
+    names = [model_hook(block) for block in mapping]
+    _, cache = model.run_with_cache(ids, names_filter=names)
+    raw = [cache[name][0].float().cpu() for name in names]
+    mapped = [linear_map(r.to(linear_map.weight)).cpu() for r in raw]
+    tokens = [t.strip() or "␣" for t in alignment.model_tokens]
+    tables = [decode_variables(compiled, m, tokens) for m in mapped]
+    return PromptView(tokens, [f"layer {i} = {name}" for i, name in enumerate(names)], raw, mapped, tables)
+
+
+def table_figure(view: PromptView, title: str) -> go.Figure:
+    fig = go.Figure()
+    for index, (label, table) in enumerate(zip(view.layers, view.tables)):
+        cells = [list(table.index)] + [[_text(v) for v in table[c]] for c in table.columns]
+        fig.add_trace(go.Table(header=dict(values=["variable", *table.columns]), cells=dict(values=cells),
+                               visible=index == len(view.tables) - 1, name=label))
+    steps = [dict(method="update", label=label, args=[{"visible": [j == i for j in range(len(view.layers))]}])
+             for i, label in enumerate(view.layers)]
+    fig.update_layout(title=title, sliders=[dict(active=len(view.layers) - 1, steps=steps)],
+                      height=max(500, 28 * len(view.tables[-1]) + 250), width=max(900, 90 * len(view.tokens)))
+    return fig
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def write_view(view: PromptView, compiled: CompiledModel, out: Path, png: bool = False) -> list[Path]:
+    """Figures 4 (raw residual), 5 (mapped residual) and 6 (decoded variables) as HTML (and PNG)."""
+    y = [f"{i}: {t}" for i, t in enumerate(view.tokens)]
+    raw = slider_heatmaps(list(zip(view.layers, [r.numpy() for r in view.raw])), range(view.raw[0].shape[-1]), y,
+                          "Residual stream", "model dimension", "position: token")
+    mapped = slider_heatmaps(list(zip(view.layers, [m.numpy() for m in view.mapped])), compiled.residual_labels, y,
+                             "Residual in the compiled basis", "compiled dimension (variable:value)", "position: token")
+    written = write_figure(raw, out / "residual", png) + write_figure(mapped, out / "mapped_residual", png)
+    written += write_figure(table_figure(view, "Decoded program variables"), out / "decoded_variables", png)
+    view.tables[-1].to_csv(out / "decoded_variables.csv")
+    return written + [out / "decoded_variables.csv"]
