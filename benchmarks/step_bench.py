@@ -29,36 +29,53 @@ from workbench.tasks import get_task
 RESULTS = Path(__file__).parent / "results" / "step.csv"
 
 
-def time_steps(method: str, loaded, compiled, task, config, repeats: int) -> tuple[float, float]:
-    torch.manual_seed(0)
-    model = copy.deepcopy(loaded.model)
-    original = copy.deepcopy(loaded.model).requires_grad_(False)
-    mapping = layer_map(compiled.n_layers, model.cfg.n_layers)
-    injector = Injector(model, compiled, mapping, "after_last", method == "ti")
-    optimizer = torch.optim.AdamW(injector.parameters(), lr=1e-6)
-    batch = TaskBatches(task, loaded.tokenizer, compiled, 64, 0)(0, config.task_batch)
-    text = TextBatches("brown", loaded.tokenizer, config.text_tokens, 0)(0, config.text_batch)
-    times, roll_times = [], []
-    for _ in range(repeats + 1):
+class Stepper:
+    """One method's injector, optimizer and fixed batch; ``step()`` runs and times one training step."""
+
+    def __init__(self, method: str, loaded, compiled, task, config):
+        torch.manual_seed(0)
+        self.method, self.compiled = method, compiled
+        model = copy.deepcopy(loaded.model)
+        self.original = copy.deepcopy(loaded.model).requires_grad_(False)
+        self.injector = Injector(model, compiled, layer_map(compiled.n_layers, model.cfg.n_layers), "after_last",
+                                 method == "ti")
+        self.optimizer = torch.optim.AdamW(self.injector.parameters(), lr=1e-6)
+        self.batch = TaskBatches(task, loaded.tokenizer, compiled, 64, 0)(0, config.task_batch)
+        self.text = TextBatches("brown", loaded.tokenizer, config.text_tokens, 0)(0, config.text_batch)
+
+    def step(self) -> float:
         start = time.perf_counter()
         with torch.no_grad():
-            original_logits = original(text)
-            targets = _compiled_targets(compiled, batch["compiled_ids"]) if method == "ti" else []
-        task_logits, mapped, text_logits = injector(batch["ids"], text)
-        loss = answer_ce(task_logits, batch["ids"], batch["answer_mask"]) + kl_to_original(text_logits,
-                                                                                            original_logits)
+            original_logits = self.original(self.text)
+            targets = _compiled_targets(self.compiled, self.batch["compiled_ids"]) if self.method == "ti" else []
+        task_logits, mapped, text_logits = self.injector(self.batch["ids"], self.text)
+        loss = answer_ce(task_logits, self.batch["ids"], self.batch["answer_mask"]) + kl_to_original(
+            text_logits, original_logits)
         if mapped:
-            loss = loss + alignment_loss(mapped, targets, batch["mask"])
-        optimizer.zero_grad()
+            loss = loss + alignment_loss(mapped, targets, self.batch["mask"])
+        self.optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
-        times.append(time.perf_counter() - start)
-        if method == "ti":
-            h = torch.randn(batch["ids"].shape[0], batch["ids"].shape[1], model.cfg.d_model, requires_grad=True)
-            start = time.perf_counter()
-            roll(h, subspace_projection(injector.map.weight, injector.final_dims)).sum().backward()
-            roll_times.append(time.perf_counter() - start)
-    return statistics.median(times[1:]), statistics.median(roll_times[1:]) if roll_times else 0.0
+        self.optimizer.step()
+        return time.perf_counter() - start
+
+    def roll_time(self) -> float:
+        shape = (*self.batch["ids"].shape, self.injector.model.cfg.d_model)
+        h = torch.randn(*shape, requires_grad=True)
+        start = time.perf_counter()
+        roll(h, subspace_projection(self.injector.map.weight, self.injector.final_dims)).sum().backward()
+        return time.perf_counter() - start
+
+
+def time_pair(loaded, compiled, task, config, repeats: int) -> tuple[float, float, float]:
+    """Median TI and FT+KL step times, interleaved so that machine load affects both alike."""
+    ti, ft = Stepper("ti", loaded, compiled, task, config), Stepper("ft", loaded, compiled, task, config)
+    ti.step(), ft.step()  # warm-up
+    ti_times, ft_times, roll_times = [], [], []
+    for _ in range(repeats):
+        ti_times.append(ti.step())
+        ft_times.append(ft.step())
+        roll_times.append(ti.roll_time())
+    return statistics.median(ti_times), statistics.median(ft_times), statistics.median(roll_times)
 
 
 def main() -> None:
@@ -74,8 +91,7 @@ def main() -> None:
     rows = []
     for name in args.models.split(","):
         loaded = load_model(name, device="cpu", n_layers=12)
-        ti, roll_time = time_steps("ti", loaded, compiled, task, config, args.repeats)
-        ft, _ = time_steps("ft", loaded, compiled, task, config, args.repeats)
+        ti, ft, roll_time = time_pair(loaded, compiled, task, config, args.repeats)
         rows.append(dict(model=loaded.name, task=args.task, task_batch=config.task_batch,
                          text_batch=config.text_batch, ti_step_s=round(ti, 4), ft_step_s=round(ft, 4),
                          ratio_ti_ft=round(ti / ft, 3), roll_share_of_ti=round(roll_time / ti, 4),
