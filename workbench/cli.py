@@ -149,6 +149,28 @@ def _ablate(args: argparse.Namespace) -> None:
     print(f"written: {out}/noise_ablation.csv, noise_ablation.html")
 
 
+def _compress(args: argparse.Namespace) -> None:
+    import torch
+
+    from workbench.compress import sweep
+    from workbench.compress.figures import projection_figure, sweep_figure
+    from workbench.plots import write_figure
+
+    widths = [int(d) for d in args.dims.split(",")]
+    table, results, compiled, inputs = sweep(args.compiled, widths, steps=args.steps, n_eval=args.n)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"compression_{args.compiled.removeprefix('make_')}"
+    table.to_csv(out / f"{stem}.csv", index=False)
+    write_figure(sweep_figure(table, args.compiled), out / f"{stem}_sweep", png=args.png)
+    residuals = torch.cat([list(compiled.residuals(tokens).values())[-1] for tokens in inputs[:50]])
+    smallest = results[min(widths)]
+    write_figure(projection_figure(smallest.w, residuals, compiled.residual_labels, args.compiled),
+                 out / f"{stem}_projection", png=args.png)
+    print(table[["program", "D", "width", "steps", "accuracy", "final_loss"]].to_string(index=False))
+    print(f"written: {out / stem}.csv, {stem}_sweep.html, {stem}_projection.html")
+
+
 def pd_options():
     import pandas as pd
 
@@ -231,6 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=100, help="test prompts")
     p.add_argument("--png", action="store_true")
     p.set_defaults(run=_ablate)
+
+    p = sub.add_parser("compress", help="tracr §5: compress a compiled residual to widths d (trained projection)")
+    p.add_argument("--compiled", required=True, help="a task (dyck, count, sum) or a tracr lib program")
+    p.add_argument("--dims", default="8,16,32", help="comma list of compressed widths")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--n", type=int, default=200, help="random inputs for the accuracy")
+    p.add_argument("--out", default="results", help="folder for compression_<program>.csv and figures")
+    p.add_argument("--png", action="store_true")
+    p.set_defaults(run=_compress)
 
     p = sub.add_parser("demo", help="the main job: inject shuffle-dyck into SmolLM2-135M (CPU-sized preset)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
