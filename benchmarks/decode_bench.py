@@ -3,7 +3,7 @@
     python benchmarks/decode_bench.py [--run runs/demo] [--repeats 10]
 
 Decoding = one forward pass caching the aligned layers, the linear map, and the argmax table.
-Uses the run's trained map when --run is given, else a random map of the same shape (the
+Uses the count program (context 64) and the run's trained map when --run (a count run) is given, else a random map of the same shape (the
 cost is the same). Target ≤ 50 ms. Writes benchmarks/results/decode.csv.
 """
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    task = get_task("dyck")
+    task = get_task("count")
     compiled = task.compile()
     if args.run:
         from workbench.evaluate.runs import load_trained_map
@@ -41,7 +41,7 @@ def main() -> None:
         loaded = load_model("smollm2-135m", device="cpu")
         linear_map = torch.nn.Linear(loaded.model.cfg.d_model, compiled.model.cfg.d_model).requires_grad_(False)
         mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers)
-    prompt = "Are parentheses here correctly matched? " + "([{}])" * 8 + "{}.Answer:"
+    prompt = "What is the number of 'X' in this text? " + " ".join("xy"[i % 3 == 0] for i in range(48)) + ". Answer:"
     tokens = len(loaded.tokenizer(prompt)["input_ids"]) + 1
     view_run(task, compiled, loaded.model, linear_map, loaded.tokenizer, mapping, prompt)  # warm-up
     times = []
