@@ -55,7 +55,7 @@ def compiled_table(compiled: CompiledModel, tokens: Sequence, layer: int | None 
 def mapped_residuals(model, linear_map, ids: torch.Tensor, mapping: Sequence[int]) -> list[torch.Tensor]:
     """The model's residual at each mapped block, through the trained map: ``[B, T, compiled width]`` each."""
     names = [model_hook(block) for block in mapping]
-    _, cache = model.run_with_cache(ids, names_filter=names)
+    _, cache = model.run_with_cache(ids, names_filter=names, stop_at_layer=max(mapping) + 1)  # later blocks unused
     return [linear_map(cache[name]) for name in names]
 
 

@@ -42,7 +42,7 @@ def view_run(task: Task, compiled: CompiledModel, model, linear_map, tokenizer, 
     alignment = align(task, Example(prompt, "", None), tokenizer, compiled.max_seq_len)
     ids = torch.tensor([alignment.model_ids], device=next(model.parameters()).device)
     names = [model_hook(block) for block in mapping]
-    _, cache = model.run_with_cache(ids, names_filter=names)
+    _, cache = model.run_with_cache(ids, names_filter=names, stop_at_layer=max(mapping) + 1)  # later blocks unused
     raw = [cache[name][0].float().cpu() for name in names]
     mapped = [linear_map(r.to(linear_map.weight)).cpu() for r in raw]
     tokens = [t.strip() or "␣" for t in alignment.model_tokens]
