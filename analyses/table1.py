@@ -4,7 +4,7 @@
 """
 
 from paper import TABLE3
-from tables import arguments, collect, method_name, percent, write
+from tables import arguments, collect, find, method_name, percent, write
 
 import pandas as pd
 
@@ -14,10 +14,9 @@ if __name__ == "__main__":
     rows = []
     for task in ("dyck", "sum", "count"):
         for method in ("none", "ft", "ti"):
-            found = [r for r in records if r["task"] == task and r["method"] == method]
+            r = find(records, task, method)
             paper = TABLE3[task][method]
-            if found:
-                r = found[0]
+            if r:
                 test = r["table"].iloc[0]
                 rows.append({"task": task, "method": method_name(method), "model": r["model"], "steps": r["steps"],
                              "accuracy %": percent(test.model_accuracy),

@@ -4,7 +4,7 @@
 """
 
 from paper import TABLE2
-from tables import arguments, collect, percent, write
+from tables import arguments, collect, find, percent, write
 
 import pandas as pd
 
@@ -14,13 +14,13 @@ if __name__ == "__main__":
     rows = []
     for (task, suite), (paper_ti, paper_ft) in TABLE2.items():
         def accuracy(method, column="model_accuracy"):
-            found = [r for r in records if r["task"] == task and r["method"] == method]
-            if not found:
+            record = find(records, task, method)
+            if record is None:
                 return "not run"
-            table = found[0]["table"]
+            table = record["table"]
             return percent(table[table.set == suite].iloc[0][column])
 
-        base = [r for r in records if r["task"] == task and r["method"] == "none"][0]["table"]
+        base = find(records, task, "none")["table"]
         supported = bool(base[base.set == suite].iloc[0].compiled_supports)
         rows.append({"task": task, "suite": suite, "compiled supports": "yes" if supported else "no",
                      "compiled program %": accuracy("none", "compiled_accuracy"), "no edit %": accuracy("none"),

@@ -7,7 +7,7 @@ offline their cells say 'unavailable: <reason>', never a made-up number.
 """
 
 from paper import COLUMNS3, TABLE3
-from tables import arguments, collect, method_name, percent, write
+from tables import arguments, collect, find, method_name, percent, write
 
 import pandas as pd
 
@@ -17,11 +17,10 @@ if __name__ == "__main__":
     rows = []
     for task in ("dyck", "sum", "count"):
         for method in ("none", "ft", "ti"):
-            found = [r for r in records if r["task"] == task and r["method"] == method]
+            r = find(records, task, method)
             paper = dict(zip(COLUMNS3, TABLE3[task][method]))
             row = {"task": task, "method": method_name(method)}
-            if found:
-                r = found[0]
+            if r:
                 row.update({"model": r["model"], "steps": r["steps"],
                             "accuracy %": percent(r["table"].iloc[0].model_accuracy),
                             "perplexity": f"{r['perplexity']:.1f}",

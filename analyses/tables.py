@@ -65,6 +65,11 @@ def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[di
     return records
 
 
+def find(records: list[dict], task: str, method: str) -> dict | None:
+    """The record of (task, method), or None when that run was not given."""
+    return next((r for r in records if r["task"] == task and r["method"] == method), None)
+
+
 def percent(value) -> str:
     return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
 

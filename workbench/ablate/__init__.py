@@ -15,7 +15,7 @@ import plotly.express as px
 import torch
 import torch.nn.functional as F
 
-from workbench.align import align, batch
+from workbench.align import align, task_batch
 from workbench.inject.hooks import model_hook
 
 DEFAULT_NORMS = (0, 1, 2, 5, 10, 30)
@@ -51,13 +51,9 @@ def noise_ablation(model, linear_map, final_dims: Sequence[int], task, tokenizer
                    mapping: Sequence[int], norms: Sequence[float] = DEFAULT_NORMS, seeds: int = 3) -> pd.DataFrame:
     """Accuracy and answer loss per noise norm, for the answer subspace and ``seeds`` random subspaces."""
     alignments = [align(task, e, tokenizer, compiled.max_seq_len) for e in examples]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids, _, mask = batch(alignments, compiled, pad)
-    answer_mask = torch.zeros_like(mask)
-    for row, a in enumerate(alignments):
-        answer_mask[row, a.n_prompt: len(a)] = True
+    batched = task_batch(alignments, compiled, tokenizer)
     device = next(model.parameters()).device
-    ids, answer_mask = ids.to(device), answer_mask.to(device)
+    ids, answer_mask = batched["ids"].to(device), batched["answer_mask"].to(device)
     name = model_hook(mapping[-1])
     answer_basis = orthonormal_basis(linear_map.weight[list(final_dims)].T.detach().float().cpu())
     rank = answer_basis.shape[1]

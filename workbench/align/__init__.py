@@ -79,6 +79,21 @@ def compiled_answer(task: Task, compiled: CompiledModel, alignment: Alignment) -
     return task.read_answer(compiled.run(alignment.compiled_tokens), alignment.answer_positions)
 
 
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id used to right-pad model batches (EOS when the tokenizer has no PAD)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def task_batch(alignments: Sequence[Alignment], compiled: CompiledModel, tokenizer: PreTrainedTokenizerBase
+               ) -> dict[str, torch.Tensor]:
+    """``batch`` plus ``answer_mask``, which marks the answer tokens of each row."""
+    model_ids, compiled_ids, mask = batch(alignments, compiled, pad_id(tokenizer))
+    answer_mask = torch.zeros_like(mask)
+    for row, a in enumerate(alignments):
+        answer_mask[row, a.n_prompt: len(a)] = True
+    return {"ids": model_ids, "compiled_ids": compiled_ids, "mask": mask, "answer_mask": answer_mask}
+
+
 def batch(alignments: Sequence[Alignment], compiled: CompiledModel, pad_id: int
           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded model ids ``[B, T]``, compiled ids ``[B, T + 1]`` (compiled BOS first) and a length mask."""
@@ -94,4 +109,4 @@ def batch(alignments: Sequence[Alignment], compiled: CompiledModel, pad_id: int
     return model_ids, compiled_ids, mask
 
 
-__all__ = ["Alignment", "align", "batch", "compiled_answer"]
+__all__ = ["Alignment", "align", "batch", "compiled_answer", "pad_id", "task_batch"]

@@ -12,7 +12,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from workbench.align import align, batch
+from workbench.align import align, batch, pad_id
 from workbench.compiled import CompiledModel
 from workbench.inject.hooks import compiled_hook, model_hook
 
@@ -65,8 +65,7 @@ def agreement(model, linear_map, tokenizer, task, compiled: CompiledModel, examp
     """Share of (prompt, position) where the decoded variable equals the compiled model's value,
     per variable (rows) and aligned layer (columns); blank where the variable is not yet computed."""
     alignments = [align(task, e, tokenizer, compiled.max_seq_len) for e in examples]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids, compiled_ids, mask = batch(alignments, compiled, pad)
+    ids, compiled_ids, mask = batch(alignments, compiled, pad_id(tokenizer))
     device = next(model.parameters()).device
     mapped = mapped_residuals(model, linear_map, ids.to(device), mapping)
     k = compiled.n_layers

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from workbench.align import Alignment, align, compiled_answer
+from workbench.align import Alignment, align, compiled_answer, pad_id
 from workbench.compiled import CompiledModel
 from workbench.evaluate.generate import greedy
 from workbench.tasks import Example, Task
@@ -40,7 +40,7 @@ def teacher_forced_correct(model, tokenizer, task: Task, examples: Sequence[Exam
                            ) -> list[bool]:
     """The same verdict from one forward pass: greedy reproduces the answer iff every answer
     position's argmax is the answer token (each step then conditions on the same prefix)."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     device = next(model.parameters()).device
     correct = []
     for start in range(0, len(examples), batch_size):

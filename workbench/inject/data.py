@@ -7,7 +7,7 @@ import random
 
 import torch
 
-from workbench.align import align, batch
+from workbench.align import align, task_batch
 from workbench.compiled import CompiledModel
 from workbench.inject.text import load_text
 from workbench.tasks import Task
@@ -19,17 +19,12 @@ class TaskBatches:
     def __init__(self, task: Task, tokenizer, compiled: CompiledModel, pool_size: int, seed: int):
         self.task, self.tokenizer, self.compiled = task, tokenizer, compiled
         self.examples = task.split("train", pool_size, seed=seed)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def __call__(self, step: int, size: int, rank: int = 0, world: int = 1) -> dict[str, torch.Tensor]:
         start = step * size
         rows = [self.examples[(start + i) % len(self.examples)] for i in range(rank, size, world)]
         alignments = [align(self.task, e, self.tokenizer, self.compiled.max_seq_len) for e in rows]
-        model_ids, compiled_ids, mask = batch(alignments, self.compiled, self.pad_id)
-        answer_mask = torch.zeros_like(mask)
-        for row, a in enumerate(alignments):
-            answer_mask[row, a.n_prompt: len(a)] = True
-        return {"ids": model_ids, "compiled_ids": compiled_ids, "mask": mask, "answer_mask": answer_mask}
+        return task_batch(alignments, self.compiled, self.tokenizer)
 
 
 class TextBatches:

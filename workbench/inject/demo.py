@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
-import torch
 
-from workbench.decode import decode_variables
+from workbench.decode.views import view_run
 from workbench.evaluate import answer_accuracy
 from workbench.inject.config import InjectionConfig
-from workbench.inject.hooks import model_hook
 from workbench.inject.trainer import train
 from workbench.models import load_model
 from workbench.tasks import get_task
@@ -70,17 +68,10 @@ def run_demo(out: Path, **overrides) -> dict:
     return summary
 
 
-@torch.no_grad()
 def decoded_preview(result: dict, task, example) -> pd.DataFrame:
-    """Decoded program variables of one prompt, from the model's residual through the trained map."""
-    from workbench.align import align
-
-    injector, compiled = result["injector"], result["compiled"]
-    alignment = align(task, example, result["tokenizer"], compiled.max_seq_len)
-    ids = torch.tensor([alignment.model_ids], device=next(injector.parameters()).device)
-    name = model_hook(result["mapping"][-1])
-    _, cache = injector.model.run_with_cache(ids, names_filter=[name])
-    if injector.map is None:
+    """Decoded program variables of one prompt and its answer, through the trained map (last aligned layer)."""
+    if result["injector"].map is None:
         return pd.DataFrame()
-    mapped = injector.map(cache[name][0]).cpu()
-    return decode_variables(compiled, mapped, [t.strip() or "␣" for t in alignment.model_tokens])
+    view = view_run(task, result["compiled"], result["injector"].model, result["injector"].map, result["tokenizer"],
+                    result["mapping"], example.text)
+    return view.tables[-1]
