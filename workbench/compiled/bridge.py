@@ -35,6 +35,7 @@ from tracr.craft import bases
 from tracr.rasp import rasp
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from workbench.compiled.structure import Component, components_of
 from workbench.errors import WorkbenchError
 
 COMPILER_BOS = "compiler_bos"
@@ -86,6 +87,7 @@ class CompiledModel:
     causal: bool
     bos: str = COMPILER_BOS
     pad: str = COMPILER_PAD
+    components: list[Component] = dataclasses.field(default_factory=list)  # heads and MLPs, forward order
     tracr: TracrArtifacts | None = None  # absent when loaded from the disk cache
 
     # ---- the labelled basis -------------------------------------------------------
@@ -368,5 +370,6 @@ def compile_program(
         causal=causal,
         bos=compiler_bos,
         pad=compiler_pad,
+        components=components_of(artifacts),
         tracr=artifacts,
     )

@@ -23,10 +23,11 @@ from transformer_lens import HookedTransformerConfig
 
 from workbench.fsutil import atomic_folder
 from workbench.compiled.bridge import CompiledModel, ResidualDim, new_hooked_transformer
+from workbench.compiled.structure import Component
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: components (the compiled program's structure)
 
 
 def cache_dir() -> Path:
@@ -81,6 +82,7 @@ def save(compiled: CompiledModel, folder: Path, spec: dict) -> None:
             "causal": compiled.causal,
             "bos": compiled.bos,
             "pad": compiled.pad,
+            "components": [c.to_json() for c in compiled.components],
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
 
@@ -113,6 +115,7 @@ def load(folder: Path) -> CompiledModel:
         causal=meta["causal"],
         bos=meta["bos"],
         pad=meta["pad"],
+        components=[Component.from_json(c) for c in meta["components"]],
     )
 
 

@@ -76,3 +76,17 @@ def roll_hook(projection: torch.Tensor) -> Callable:
         return roll(activation, projection)
 
     return hook
+
+
+def add_hook(delta: Callable[[str], torch.Tensor | None]) -> Callable:
+    """A forward hook returning ``activation + delta(hook name)`` (``None``: unchanged).
+
+    Edge patching in ``workbench.circuits`` adds, at each receiver's input, the difference
+    between the ablated and the current outputs of the senders it is cut from.
+    """
+
+    def hook(activation, hook):
+        change = delta(hook.name)
+        return activation if change is None else activation + change
+
+    return hook

@@ -1,0 +1,184 @@
+"""Edge patching: run a model with any set of graph edges ablated, and the metric every method shares.
+
+Ablating the edge sender → receiver replaces, in the receiver's input only, the sender's
+current output by its ablated output (zero, its mean over the corrupt data, or its output on
+the corrupt input: resample ablation). The patch is ``input + Σ a_e (ablated_s − current_s)``
+with one coefficient ``a_e ∈ [0, 1]`` per edge, so gradient methods differentiate the very
+function the patching methods evaluate (``a = 0``: the model, ``a = 1``: the edge ablated).
+
+The metric is a loss, lower = closer to the full model's behaviour on the clean data:
+cross-entropy of the full model's own answers at the scored positions (categorical output),
+or ``sign · (clean − output)`` averaged over the scored positions (numerical output; the sign
+points from the fully ablated output to the clean one).
+"""
+
+from __future__ import annotations
+
+import torch
+from transformer_lens import HookedTransformer
+
+from workbench.circuits.graph import Graph
+from workbench.errors import WorkbenchError
+from workbench.inject.hooks import add_hook, capture
+
+ABLATIONS = ("zero", "mean", "resample")
+
+
+def _sender_hooks(graph: Graph) -> list[tuple[str, list[int]]]:
+    """(hook name, sender indices it yields: one per head for ``hook_result``)."""
+    hooks, index = [("blocks.0.hook_resid_pre", [0])], 1
+    for layer in range(graph.n_layers):
+        n = graph.n_heads if graph.level == "head" else 1
+        name = f"blocks.{layer}.attn.hook_result" if graph.level == "head" else f"blocks.{layer}.hook_attn_out"
+        hooks += [(name, list(range(index, index + n))), (f"blocks.{layer}.hook_mlp_out", [index + n])]
+        index += n + 1
+    return hooks
+
+
+def _receiver_hooks(graph: Graph) -> list[tuple[str, list[int]]]:
+    """(hook name, receiver indices whose input it carries; one per head for a head-level q/k/v input)."""
+    hooks, index = [], 0
+    for layer in range(graph.n_layers):
+        if graph.level == "head":
+            n = graph.n_heads
+            for x, kind in enumerate("qkv"):
+                rows = [index + 3 * h + x for h in range(n)]
+                hooks.append((f"blocks.{layer}.hook_{kind}_input", rows))
+            index += 3 * n
+        else:
+            hooks += [(f"blocks.{layer}.hook_{kind}_input", [index]) for kind in "qkv"]
+            index += 1
+        hooks.append((f"blocks.{layer}.hook_mlp_in", [index]))
+        index += 1
+    hooks.append((f"blocks.{graph.n_layers - 1}.hook_resid_post", [index]))
+    return hooks
+
+
+def prepare(model: HookedTransformer, graph: Graph) -> None:
+    """Turn on the split hooks the graph patches (outputs unchanged up to float rounding) and freeze the
+    weights (gradient methods differentiate the edge coefficients only)."""
+    model.requires_grad_(False)
+    model.set_use_split_qkv_input(True)
+    model.set_use_hook_mlp_in(True)
+    model.set_use_attn_result(graph.level == "head")
+
+
+def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, ablated: torch.Tensor | None = None,
+              replacement: torch.Tensor | None = None, mask: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits with ``ablated[e]`` of each edge patched in, and the senders' outputs ``[senders, B, T, d]``.
+
+    ``replacement`` holds the senders' ablated outputs (``None``: zero ablation); ``mask``
+    marks real tokens of right-padded rows (bidirectional models need it). Call
+    :func:`prepare` first.
+    """
+    store: dict[str, torch.Tensor] = {}
+    senders = _sender_hooks(graph)
+
+    def outputs() -> list[torch.Tensor]:
+        found = []
+        for name, indices in senders:
+            if name not in store:
+                break
+            act = store[name]
+            found += [act[:, :, i] for i in range(len(indices))] if act.dim() == 4 else [act]
+        return found
+
+    coefficients = None
+    if ablated is not None:
+        coefficients = torch.cat([ablated, ablated.new_zeros(1)])[graph.edge_index]  # [receivers, senders]
+    structural = graph.edge_index >= 0
+    rows_of = dict(_receiver_hooks(graph))
+
+    def delta(name: str) -> torch.Tensor | None:
+        if coefficients is None:
+            return None
+        rows = rows_of[name]
+        a = coefficients[rows]
+        live = structural[rows].any(0) if a.requires_grad else (a != 0).any(0)
+        columns = live.nonzero().flatten().tolist()
+        if not columns:
+            return None
+        current = outputs()
+        diff = -torch.stack([current[c] for c in columns])
+        if replacement is not None:
+            diff = diff + replacement[columns]
+        change = torch.einsum("rc,cbtd->btrd", a[:, columns].to(diff.dtype), diff)
+        return change if len(rows) > 1 else change[:, :, 0] if name.endswith(("mlp_in", "resid_post")) else change
+
+    hooks = [(name, capture(store)) for name, _ in senders]
+    hooks += [(name, add_hook(delta)) for name in rows_of]
+    logits = model.run_with_hooks(tokens, fwd_hooks=hooks, attention_mask=mask)
+    return logits, torch.stack(outputs())
+
+
+def _mean_over_rows(outputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Each sender's output averaged over the rows that have a real token at each position."""
+    weight = outputs.new_ones(outputs.shape[1:3]) if mask is None else mask.to(outputs.dtype)
+    weight = weight[None, :, :, None]
+    mean = (outputs * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp(min=1)
+    return mean.expand_as(outputs).contiguous()
+
+
+class Experiment:
+    """A model, its graph, clean and corrupt data, an ablation and the metric: what every method receives.
+
+    ``positions [B, T]`` marks where the metric is read; ``clean_mask`` and ``corrupt_mask``
+    mark the real tokens of right-padded rows (``None``: no padding). Building an experiment runs the model
+    on the clean data (the answers the metric keeps) and, for mean and resample ablation, on
+    the corrupt data (the senders' replacement outputs).
+    """
+
+    def __init__(self, model: HookedTransformer, graph: Graph, clean: torch.Tensor, corrupt: torch.Tensor,
+                 positions: torch.Tensor, ablation: str = "resample", numerical: bool = False,
+                 clean_mask: torch.Tensor | None = None, corrupt_mask: torch.Tensor | None = None):
+        if ablation not in ABLATIONS:
+            raise WorkbenchError(f"unknown ablation {ablation!r}; use one of {ABLATIONS}")
+        if clean.shape != corrupt.shape or clean.shape != positions.shape:
+            raise WorkbenchError(f"clean {tuple(clean.shape)}, corrupt {tuple(corrupt.shape)} and positions "
+                                 f"{tuple(positions.shape)} must have the same shape")
+        if not positions.any():
+            raise WorkbenchError("no scored position: the metric would be empty")
+        self.model, self.graph, self.ablation, self.numerical = model, graph, ablation, numerical
+        device = next(model.parameters()).device
+        self.clean, self.corrupt = clean.to(device), corrupt.to(device)
+        self.positions = positions.to(device)
+        self.clean_mask = None if clean_mask is None else clean_mask.long().to(device)
+        corrupt_mask = None if corrupt_mask is None else corrupt_mask.long().to(device)
+        prepare(model, graph)
+        with torch.no_grad():
+            self.replacement = None
+            if ablation != "zero":
+                _, corrupt_out = run_graph(model, graph, self.corrupt, mask=corrupt_mask)
+                self.replacement = corrupt_out if ablation == "resample" else _mean_over_rows(corrupt_out, corrupt_mask)
+            clean_logits, _ = run_graph(model, graph, self.clean, mask=self.clean_mask)
+            if numerical:
+                self.clean_output = clean_logits[..., 0]
+                empty, _ = run_graph(model, graph, self.clean, torch.ones(len(graph.edges)), self.replacement,
+                                     self.clean_mask)
+                self.sign = torch.where(self.clean_output >= empty[..., 0], 1.0, -1.0)
+            else:
+                self.answers = clean_logits.argmax(-1)
+        self.n_edges = len(graph.edges)
+
+    @classmethod
+    def from_data(cls, model: HookedTransformer, graph: Graph, data, ablation: str = "resample") -> "Experiment":
+        """An experiment on a ``workbench.circuits.data.CircuitData``."""
+        return cls(model, graph, data.clean, data.corrupt, data.positions, ablation, data.numerical,
+                   data.clean_mask, data.corrupt_mask)
+
+    def loss_of_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.numerical:
+            return (self.sign * (self.clean_output - logits[..., 0]))[self.positions].mean()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), self.answers, reduction="none")
+        return nll[self.positions].mean()
+
+    def loss(self, ablated: torch.Tensor | None = None) -> torch.Tensor:
+        """The metric with ``ablated[e]`` of each edge patched in (``None``: the full model)."""
+        with torch.set_grad_enabled(ablated is not None and ablated.requires_grad):
+            logits, _ = run_graph(self.model, self.graph, self.clean, ablated, self.replacement, self.clean_mask)
+            return self.loss_of_logits(logits)
+
+    def keep_only(self, kept: torch.Tensor) -> float:
+        """The metric of the circuit made of the ``kept`` edges (every other edge ablated)."""
+        return float(self.loss((~kept).float()))
