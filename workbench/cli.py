@@ -171,6 +171,29 @@ def _compress(args: argparse.Namespace) -> None:
     print(f"written: {out / stem}.csv, {stem}_sweep.html, {stem}_projection.html")
 
 
+def _circuits(args: argparse.Namespace) -> None:
+    from workbench.circuits.benchmark import benchmark, compiled_target, run_target, summary_row, write_results
+
+    if (args.compiled is None) == (args.run is None):
+        raise WorkbenchError("give exactly one of --compiled TASK_OR_PROGRAM and --run RUN_DIR")
+    if args.compiled:
+        target = compiled_target(args.compiled, ablation=args.ablation or "zero")
+        out = Path(args.out or f"runs/circuits/{target.name}")
+    else:
+        target = run_target(args.run, ablation=args.ablation or "resample")
+        out = Path(args.out or Path(args.run) / "circuits")
+    print(target.describe())
+    options = {"eap-ig": {"steps": args.ig_steps}}
+    if args.thresholds:
+        options["acdc"] = {"thresholds": [float(t) for t in args.thresholds.split(",")]}
+    summary, per_resample, curves = benchmark(target, args.methods, resamples=args.resamples, n=args.n,
+                                              progress=True, options=options)
+    written = write_results(out, target, summary, per_resample, curves)
+    with pd_options():
+        print(summary_row(target, summary).drop(columns=["target"]).round(4).to_string(index=False))
+    print("written: " + ", ".join(str(p) for p in written))
+
+
 def pd_options():
     import pandas as pd
 
@@ -262,6 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="folder for compression_<program>.csv and figures")
     p.add_argument("--png", action="store_true")
     p.set_defaults(run=_compress)
+
+    p = sub.add_parser("circuits", help="score ACDC, EAP, EAP-IG, node patching and random against the known "
+                       "circuit of a compiled program (tier 1) or an injected run (tier 2)")
+    p.add_argument("--compiled", help="a task (dyck, count, sum) or a tracr lib program (reverse, make_sort, ...)")
+    p.add_argument("--run", type=Path, help="a TI run folder (layer-level graph, truth through its layer map)")
+    p.add_argument("--methods", default="acdc,eap,eap-ig,patch,random", help="comma list (default: all five)")
+    p.add_argument("--ablation", choices=["zero", "mean", "resample"],
+                   help="default: zero for --compiled (what the tier-1 truth is exact for), resample for --run")
+    p.add_argument("--resamples", type=int, default=5, help="independent data draws (stability; default 5)")
+    p.add_argument("--n", type=int, default=16, help="clean (and as many corrupt) prompts per resample")
+    p.add_argument("--thresholds", help="ACDC thresholds, comma list (default: 10 spread over the metric's range)")
+    p.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps (default 5)")
+    p.add_argument("--out", help="results folder (default runs/circuits/NAME or RUN_DIR/circuits)")
+    p.set_defaults(run=_circuits)
 
     p = sub.add_parser("demo", help="the main job: inject shuffle-dyck into SmolLM2-135M (CPU-sized preset)")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))

@@ -82,11 +82,14 @@ def acdc_circuit(experiment: Experiment, threshold: float, progress: Callable[[]
             edges = list(reversed(incoming.get(r, [])))
             node = graph.receiver_node(r)
             if node != "output" and all(ablated[e] == 1 for e in outgoing.get(node, [])):
-                ablated[edges] = 1  # the node no longer reaches the output
+                ablated[[e for e in edges if experiment.candidates[e]]] = 1  # the node no longer reaches the output
                 for _ in edges:
                     progress()
                 continue
             for e in edges:
+                if not experiment.candidates[e]:
+                    progress()
+                    continue
                 ablated[e] = 1
                 trial = float(experiment.loss(ablated))
                 if abs(trial - current) < threshold:

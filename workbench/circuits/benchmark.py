@@ -1,0 +1,176 @@
+"""Run every method on a target over several data resamples; tables and the ROC figure.
+
+A *target* is a model with its graph, truth and data: a compiled program (tier 1: the
+three tasks or any tracr library program, head level, zero ablation by default) or an
+injected TI run (tier 2: layer level, resample ablation by default).
+
+>>> target = compiled_target("reverse")
+>>> summary, per_resample, curves = benchmark(target, "eap,random", resamples=2, n=8)
+>>> summary.loc["eap", "edge_auc"] > summary.loc["random", "edge_auc"]
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from tqdm.auto import tqdm
+
+from workbench.circuits.data import CircuitData, lib_data, run_data, task_compiled_data
+from workbench.circuits.graph import Graph, build_graph
+from workbench.circuits.methods import get_methods
+from workbench.circuits.patching import Experiment
+from workbench.circuits.scoring import auc, faithfulness, rank_stability, roc
+from workbench.circuits.truth import Truth, tier1, tier2
+from workbench.errors import WorkbenchError
+
+
+@dataclasses.dataclass
+class Target:
+    name: str
+    model: object  # HookedTransformer
+    graph: Graph
+    truth: Truth
+    draw: Callable[[int, int], CircuitData]  # (n, seed) -> data
+    ablation: str
+
+    def describe(self) -> str:
+        truth = self.truth
+        return (f"{self.name} (tier {truth.tier}): {self.graph}; truth: {int(truth.edges.sum())} of "
+                f"{int(truth.edge_domain.sum())} scored edges, {int(truth.nodes.sum())} of "
+                f"{int(truth.node_domain.sum())} scored components; {self.ablation} ablation")
+
+
+def compiled_target(name: str, ablation: str = "zero") -> Target:
+    """Tier 1: a task (``dyck``, ``count``, ``sum``) or a tracr library program (``reverse``, ``make_sort`` …)."""
+    from workbench.compiled import compile_lib, get_lib_program
+    from workbench.tasks import TASKS
+
+    if name in TASKS:
+        task = TASKS[name]
+        compiled = task.compile()
+        draw = lambda n, seed: task_compiled_data(task, compiled, n, seed)  # noqa: E731
+    else:
+        program = get_lib_program(name).name
+        compiled = compile_lib(program)
+        name = program
+        draw = lambda n, seed: lib_data(compiled, program, n, seed)  # noqa: E731
+    graph = build_graph(compiled.model, "head")
+    return Target(name, compiled.model, graph, tier1(compiled, graph), draw, ablation)
+
+
+def run_target(run_dir: str | Path, ablation: str = "resample") -> Target:
+    """Tier 2: an injected TI run at its latest checkpoint, layer-level graph, truth through its layer map."""
+    from workbench.evaluate.runs import load_run
+    from workbench.inject.hooks import layer_map
+    from workbench.tasks import get_task
+
+    loaded, config, step = load_run(run_dir)
+    if config.method != "ti":
+        raise WorkbenchError(f"{run_dir} is an FT+KL run: no layer map places the program in it, so there is no "
+                             "tier-2 truth; use a TI run")
+    task = get_task(config.task)
+    compiled = task.compile()
+    mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers, config.layer_map)
+    graph = build_graph(loaded.model, "layer")
+    name = f"{Path(run_dir).name} ({config.task}, {config.model}, step {step})"
+    return Target(name, loaded.model, graph, tier2(compiled, mapping, graph),
+                  lambda n, seed: run_data(loaded, task, n, seed), ablation)
+
+
+def benchmark(target: Target, methods: str | list[str], resamples: int = 5, n: int = 16, progress: bool = False,
+              options: dict[str, dict] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every method on ``resamples`` independent draws of ``n`` clean/corrupt rows.
+
+    Returns the summary (one row per method: means, spreads over resamples, time), the
+    per-resample rows, and the ROC curves of the first resample.
+    """
+    if resamples < 1:
+        raise WorkbenchError("resamples must be at least 1")
+    chosen = get_methods(methods)
+    options = options or {}
+    truth = target.truth
+    rows, curves, edge_scores = [], [], {m: [] for m in chosen}
+    bar = tqdm(total=resamples * len(chosen), desc=target.name, disable=not progress)
+    for seed in range(resamples):
+        experiment = Experiment.from_data(target.model, target.graph, target.draw(n, seed), target.ablation)
+        experiment.candidates = torch.from_numpy(truth.edge_domain)
+        for name, method in chosen.items():
+            bar.set_postfix_str(f"resample {seed + 1}/{resamples}: {name}")
+            start = time.perf_counter()
+            scores = method(experiment, seed=seed, progress=progress, **options.get(name, {}))
+            seconds = time.perf_counter() - start
+            curve, area = faithfulness(experiment, scores.edges)
+            edge_scores[name].append(scores.edges)
+            rows.append({"method": name, "resample": seed, "seconds": seconds,
+                         "edge_auc": auc(truth.edges, scores.edges, truth.edge_domain),
+                         "node_auc": auc(truth.nodes, scores.nodes, truth.node_domain),
+                         "faithfulness": area, "faithfulness_at_truth_size": _at_truth_size(experiment, truth, scores)})
+            if seed == 0:
+                for kind, t, s, d in (("edges", truth.edges, scores.edges, truth.edge_domain),
+                                      ("nodes", truth.nodes, scores.nodes, truth.node_domain)):
+                    fpr, tpr = roc(t, s, d)
+                    curves += [{"method": name, "kind": kind, "fpr": x, "tpr": y} for x, y in zip(fpr, tpr)]
+            bar.update(1)
+    bar.close()
+    per_resample = pd.DataFrame(rows)
+    grouped = per_resample.groupby("method", sort=False)
+    summary = grouped[["edge_auc", "node_auc", "faithfulness", "faithfulness_at_truth_size", "seconds"]].mean()
+    for column in ("edge_auc", "node_auc", "faithfulness"):
+        summary[f"{column}_std"] = grouped[column].std(ddof=0)
+    summary["score_rank_stability"] = [rank_stability(edge_scores[m]) for m in summary.index]
+    summary.insert(0, "resamples", resamples)
+    return summary, per_resample, pd.DataFrame(curves)
+
+
+def _at_truth_size(experiment: Experiment, truth: Truth, scores) -> float:
+    """Faithfulness of the circuit as large as the true one (its top ``|truth|`` edges)."""
+    curve, _ = faithfulness(experiment, scores.edges, (truth.edges.sum() / len(truth.edges),))
+    return curve[0]
+
+
+def roc_figure(curves: pd.DataFrame, title: str) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("edges", "nodes"))
+    for col, kind in enumerate(("edges", "nodes"), start=1):
+        for method, part in curves[curves.kind == kind].groupby("method", sort=False):
+            fig.add_trace(go.Scatter(x=part.fpr, y=part.tpr, mode="lines", name=method, legendgroup=method,
+                                     showlegend=col == 1, line_shape="hv"), row=1, col=col)
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                                 showlegend=False), row=1, col=col)
+        fig.update_xaxes(title_text="false positive rate", row=1, col=col)
+        fig.update_yaxes(title_text="true positive rate", row=1, col=col)
+    fig.update_layout(title=title)
+    return fig
+
+
+def summary_row(target: Target, summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with the target's description columns in front (one results-table block)."""
+    table = summary.reset_index()
+    truth = target.truth
+    front = {"target": target.name, "level": target.graph.level, "ablation": target.ablation,
+             "nodes": len(target.graph.nodes), "edges": len(target.graph.edges),
+             "scored_edges": int(truth.edge_domain.sum()), "true_edges": int(truth.edges.sum()),
+             "true_components": int(truth.nodes.sum())}
+    for position, (key, value) in enumerate(front.items()):
+        table.insert(position, key, value)
+    return table
+
+
+def write_results(out: str | Path, target: Target, summary: pd.DataFrame, per_resample: pd.DataFrame,
+                  curves: pd.DataFrame) -> list[Path]:
+    from workbench.plots import write_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary_row(target, summary).to_csv(out / "summary.csv", index=False)
+    per_resample.to_csv(out / "resamples.csv", index=False)
+    curves.to_csv(out / "roc.csv", index=False)
+    written = [out / "summary.csv", out / "resamples.csv", out / "roc.csv"]
+    return written + write_figure(roc_figure(curves, f"ROC against the known circuit: {target.name}"), out / "roc")
