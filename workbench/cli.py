@@ -174,14 +174,14 @@ def _compress(args: argparse.Namespace) -> None:
 def _circuits(args: argparse.Namespace) -> None:
     from workbench.circuits.benchmark import benchmark, compiled_target, run_target, summary_row, write_results
 
-    if (args.compiled is None) == (args.run is None):
+    if (args.compiled is None) == (args.run_dir is None):
         raise WorkbenchError("give exactly one of --compiled TASK_OR_PROGRAM and --run RUN_DIR")
     if args.compiled:
         target = compiled_target(args.compiled, ablation=args.ablation or "zero")
         out = Path(args.out or f"runs/circuits/{target.name}")
     else:
-        target = run_target(args.run, ablation=args.ablation or "resample")
-        out = Path(args.out or Path(args.run) / "circuits")
+        target = run_target(args.run_dir, ablation=args.ablation or "resample")
+        out = Path(args.out or args.run_dir / "circuits")
     print(target.describe())
     options = {"eap-ig": {"steps": args.ig_steps}}
     if args.thresholds:
@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("circuits", help="score ACDC, EAP, EAP-IG, node patching and random against the known "
                        "circuit of a compiled program (tier 1) or an injected run (tier 2)")
     p.add_argument("--compiled", help="a task (dyck, count, sum) or a tracr lib program (reverse, make_sort, ...)")
-    p.add_argument("--run", type=Path, help="a TI run folder (layer-level graph, truth through its layer map)")
+    p.add_argument("--run", type=Path, dest="run_dir",
+                   help="a TI run folder (layer-level graph, truth through its layer map)")
     p.add_argument("--methods", default="acdc,eap,eap-ig,patch,random", help="comma list (default: all five)")
     p.add_argument("--ablation", choices=["zero", "mean", "resample"],
                    help="default: zero for --compiled (what the tier-1 truth is exact for), resample for --run")

@@ -69,13 +69,15 @@ def compiled_target(name: str, ablation: str = "zero") -> Target:
 def run_target(run_dir: str | Path, ablation: str = "resample") -> Target:
     """Tier 2: an injected TI run at its latest checkpoint, layer-level graph, truth through its layer map."""
     from workbench.evaluate.runs import load_run
+    from workbench.inject.config import InjectionConfig
     from workbench.inject.hooks import layer_map
     from workbench.tasks import get_task
 
-    loaded, config, step = load_run(run_dir)
-    if config.method != "ti":
+    config_file = Path(run_dir) / "config.json"
+    if config_file.exists() and InjectionConfig.from_file(config_file).method != "ti":
         raise WorkbenchError(f"{run_dir} is an FT+KL run: no layer map places the program in it, so there is no "
                              "tier-2 truth; use a TI run")
+    loaded, config, step = load_run(run_dir)
     task = get_task(config.task)
     compiled = task.compile()
     mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers, config.layer_map)
