@@ -110,8 +110,9 @@ def default_thresholds(experiment: Experiment, n: int = 10) -> list[float]:
     return list(spread * np.geomspace(1e-6, 0.3, n))
 
 
-def acdc(experiment: Experiment, thresholds: list[float] | None = None, progress: bool = False, **_) -> Scores:
-    thresholds = sorted(thresholds or default_thresholds(experiment))
+def acdc(experiment: Experiment, thresholds: list[float] | None = None, n_thresholds: int = 10,
+         progress: bool = False, **_) -> Scores:
+    thresholds = sorted(thresholds or default_thresholds(experiment, n_thresholds))
     scores = np.zeros(experiment.n_edges)
     with tqdm(total=len(thresholds) * experiment.n_edges, desc="acdc", disable=not progress, leave=False) as bar:
         for threshold in thresholds:
