@@ -130,3 +130,17 @@ def test_bad_experiment_inputs_are_named(tiny):
         Experiment(model, graph, clean, corrupt[:2], torch.ones_like(clean, dtype=torch.bool))
     with pytest.raises(WorkbenchError, match="no scored position"):
         Experiment(model, graph, clean, corrupt, torch.zeros_like(clean, dtype=torch.bool))
+
+
+def test_a_resumed_forward_equals_the_full_one(tiny):
+    """ACDC resumes from a cached prefix: exact while only receivers of later blocks change."""
+    model, clean, corrupt = tiny
+    graph = build_graph(model, "head")
+    experiment = Experiment(model, graph, clean, corrupt, torch.ones_like(clean, dtype=torch.bool), "resample")
+    gen = torch.Generator().manual_seed(0)
+    for layer in range(graph.n_layers):
+        later = torch.tensor([float(graph.receiver_layer(r) >= layer) for _, r in graph.edges])
+        ablated = (torch.rand(len(graph.edges), generator=gen) < 0.3).float() * later
+        prefix = experiment.prefix(torch.zeros(len(graph.edges)), layer)
+        assert torch.allclose(experiment.loss(ablated, prefix), experiment.loss(ablated), atol=1e-5)
+        assert len(prefix.outputs) == 1 + layer * (graph.n_heads + 1)

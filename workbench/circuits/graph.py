@@ -52,6 +52,11 @@ class Graph:
         name = self.receivers[receiver]
         return name.rsplit(".", 1)[0] if name.endswith((".q", ".k", ".v")) else name
 
+    def receiver_layer(self, receiver: int) -> int:
+        """The block whose forward pass reads the receiver (``output``: the last block's residual)."""
+        name = self.receivers[receiver]
+        return self.n_layers - 1 if name == "output" else int(name[1:].split(".")[0])
+
     @property
     def edge_index(self) -> torch.Tensor:
         """``[receivers, senders]``: the edge joining them, -1 where there is none."""

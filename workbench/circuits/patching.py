@@ -14,6 +14,8 @@ points from the fully ablated output to the clean one).
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from transformer_lens import HookedTransformer
 
@@ -66,21 +68,42 @@ def prepare(model: HookedTransformer, graph: Graph) -> None:
     model.set_use_hook_mlp_in(True)
 
 
+@dataclasses.dataclass
+class Prefix:
+    """A forward pass stopped before block ``layer``: resume it when only later receivers change (ACDC)."""
+
+    layer: int
+    resid_pre: torch.Tensor  # blocks.{layer}.hook_resid_pre
+    outputs: list[torch.Tensor]  # the senders before the block
+
+
+def first_sender(graph: Graph, layer: int) -> int:
+    """Index of the first sender of block ``layer`` (senders before it: input and earlier blocks)."""
+    return 1 + layer * ((graph.n_heads if graph.level == "head" else 1) + 1)
+
+
 def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, ablated: torch.Tensor | None = None,
-              replacement: torch.Tensor | None = None, mask: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+              replacement: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+              start: Prefix | None = None, stop_for: int | None = None):
     """Logits with ``ablated[e]`` of each edge patched in, and the senders' outputs ``[senders, B, T, d]``.
 
     ``replacement`` holds the senders' ablated outputs (``None``: zero ablation); ``mask``
-    marks real tokens of right-padded rows (bidirectional models need it). Call
-    :func:`prepare` first.
+    marks real tokens of right-padded rows (bidirectional models need it). ``start`` resumes
+    a forward pass from a ``Prefix`` (valid while no receiver before its block changed);
+    ``stop_for=L`` returns the ``Prefix`` of block L instead. Call :func:`prepare` first.
     """
     store: dict[str, torch.Tensor] = {}
     results: dict[str, torch.Tensor] = {}
-    senders = _sender_hooks(graph)
+    first_layer = 0 if start is None else start.layer
+
+    def runs(name: str) -> bool:
+        """Whether the hook fires in this (possibly resumed) pass: the embeddings only in a full one."""
+        return start is None if name == "blocks.0.hook_resid_pre" else int(name.split(".")[1]) >= first_layer
+
+    senders = [(name, indices) for name, indices in _sender_hooks(graph) if runs(name)]
 
     def outputs() -> list[torch.Tensor]:
-        found = []
+        found = [] if start is None else list(start.outputs)
         for name, indices in senders:
             if name not in store:
                 break
@@ -97,7 +120,7 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
     if ablated is not None:
         coefficients = torch.cat([ablated, ablated.new_zeros(1)])[graph.edge_index]  # [receivers, senders]
     structural = graph.edge_index >= 0
-    rows_of = dict(_receiver_hooks(graph))
+    rows_of = {name: rows for name, rows in _receiver_hooks(graph) if runs(name)}
 
     def delta(name: str) -> torch.Tensor | None:
         if coefficients is None:
@@ -117,7 +140,15 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
 
     hooks = [(name, capture(store)) for name, _ in senders]
     hooks += [(name, add_hook(delta)) for name in rows_of]
-    logits = model.run_with_hooks(tokens, fwd_hooks=hooks, attention_mask=mask)
+    if stop_for is not None:  # TransformerLens returns the residual entering block stop_for
+        resid_pre = model.run_with_hooks(tokens, fwd_hooks=hooks, attention_mask=mask, stop_at_layer=stop_for)
+        before = [resid_pre] if stop_for == 0 else outputs()[: first_sender(graph, stop_for)]  # 0: the embeddings
+        return Prefix(stop_for, resid_pre, before)
+    if start is None:
+        logits = model.run_with_hooks(tokens, fwd_hooks=hooks, attention_mask=mask)
+    else:
+        logits = model.run_with_hooks(start.resid_pre, fwd_hooks=hooks, attention_mask=mask,
+                                      start_at_layer=start.layer)
     return logits, torch.stack(outputs())
 
 
@@ -183,11 +214,18 @@ class Experiment:
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2).float(), self.answers, reduction="none")
         return nll[self.positions].mean()
 
-    def loss(self, ablated: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, ablated: torch.Tensor | None = None, start: Prefix | None = None) -> torch.Tensor:
         """The metric with ``ablated[e]`` of each edge patched in (``None``: the full model)."""
         with torch.set_grad_enabled(ablated is not None and ablated.requires_grad):
-            logits, _ = run_graph(self.model, self.graph, self.clean, ablated, self.replacement, self.clean_mask)
+            logits, _ = run_graph(self.model, self.graph, self.clean, ablated, self.replacement, self.clean_mask,
+                                  start)
             return self.loss_of_logits(logits)
+
+    @torch.no_grad()
+    def prefix(self, ablated: torch.Tensor, layer: int) -> Prefix:
+        """The clean forward pass under ``ablated`` stopped before block ``layer``."""
+        return run_graph(self.model, self.graph, self.clean, ablated, self.replacement, self.clean_mask,
+                         stop_for=layer)
 
     def keep_only(self, kept: torch.Tensor) -> float:
         """The metric of the circuit made of the ``kept`` edges (every other edge ablated)."""
