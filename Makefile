@@ -32,6 +32,7 @@ test-slow: assets
 
 bench: $(STAMP)
 	$(PY) benchmarks/compile_bench.py
+	$(PY) benchmarks/circuits_bench.py
 
 clean:
 	rm -rf $(VENV) runs

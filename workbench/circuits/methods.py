@@ -81,9 +81,6 @@ def acdc_circuit(experiment: Experiment, threshold: float, progress: Callable[[]
         current = float(experiment.loss(ablated))
         for r in reversed(range(len(graph.receivers))):
             edges = list(reversed(incoming.get(r, [])))
-            layer = graph.receiver_layer(r)
-            if prefix is None or prefix.layer != layer:  # blocks before `layer` stay as they are from here on
-                prefix = experiment.prefix(ablated, layer)
             node = graph.receiver_node(r)
             if node != "output" and all(ablated[e] == 1 for e in outgoing.get(node, [])):
                 ablated[[e for e in edges if experiment.candidates[e]]] = 1  # the node no longer reaches the output
@@ -94,6 +91,9 @@ def acdc_circuit(experiment: Experiment, threshold: float, progress: Callable[[]
                 if not experiment.candidates[e]:
                     progress()
                     continue
+                layer = graph.receiver_layer(r)
+                if prefix is None or prefix.layer != layer:  # blocks before `layer` stay as they are from here on
+                    prefix = experiment.prefix(ablated, layer)
                 ablated[e] = 1
                 trial = float(experiment.loss(ablated, prefix))
                 if abs(trial - current) < threshold:

@@ -122,10 +122,14 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
     structural = graph.edge_index >= 0
     rows_of = {name: rows for name, rows in _receiver_hooks(graph) if runs(name)}
 
+    computed: dict[tuple[int, ...], torch.Tensor | None] = {}  # a layer-level attention receiver feeds q, k and v
+
     def delta(name: str) -> torch.Tensor | None:
         if coefficients is None:
             return None
         rows = rows_of[name]
+        if len(rows) == 1 and tuple(rows) in computed:
+            return computed[tuple(rows)]
         a = coefficients[rows]
         live = structural[rows].any(0) if a.requires_grad else (a != 0).any(0)
         columns = live.nonzero().flatten().tolist()
@@ -136,7 +140,10 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
         if replacement is not None:
             diff = diff + replacement[columns]
         change = torch.einsum("rc,cbtd->btrd", a[:, columns].to(diff.dtype), diff)
-        return change if len(rows) > 1 else change[:, :, 0] if name.endswith(("mlp_in", "resid_post")) else change
+        if len(rows) > 1:
+            return change
+        computed[tuple(rows)] = change[:, :, 0] if name.endswith(("mlp_in", "resid_post")) else change
+        return computed[tuple(rows)]
 
     hooks = [(name, capture(store)) for name, _ in senders]
     hooks += [(name, add_hook(delta)) for name in rows_of]
