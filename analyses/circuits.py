@@ -33,6 +33,8 @@ def main() -> None:
     parser.add_argument("--programs", default=",".join(TIER1), help="tier 1: tasks and tracr lib programs")
     parser.add_argument("--resamples", type=int, default=5)
     parser.add_argument("--n", type=int, default=8, help="clean (and corrupt) prompts per resample")
+    parser.add_argument("--methods", default=METHODS,
+                        help="rerun only these methods; their rows replace the old ones in the existing table")
     args = parser.parse_args()
     if args.tier == 2 and not args.run:
         raise SystemExit("--tier 2 needs at least one --run RUN_DIR (a TI run)")
@@ -44,21 +46,31 @@ def main() -> None:
         print(target.describe(), flush=True)
         thresholds = 3 if len(target.graph.edges) > LARGE else 10
         start = time.perf_counter()
-        summary, _, curves = benchmark(target, METHODS, resamples=args.resamples, n=args.n, progress=True,
+        summary, _, curves = benchmark(target, args.methods, resamples=args.resamples, n=args.n, progress=True,
                                        options={"acdc": {"n_thresholds": thresholds}})
         tables.append(summary_row(target, summary)[COLUMNS])
         notes.append(f"{target.name}: ACDC swept {thresholds} thresholds; {time.perf_counter() - start:.0f} s "
                      "for all methods and resamples")
         slug = re.sub(r"[^a-z0-9]+", "_", target.name.lower()).strip("_")
-        write_figure(roc_figure(curves, target.name), RESULTS / f"circuits_tier{args.tier}_{slug}_roc")
+        if args.methods == METHODS:
+            write_figure(roc_figure(curves, target.name), RESULTS / f"circuits_tier{args.tier}_{slug}_roc")
     truth = ("structural truth of the compiled program (head level), exact for zero ablation" if args.tier == 1
              else "compiled truth transported through the run's layer map (layer level); layers after the last "
                   "aligned block are not scored; resample ablation")
-    write(pd.concat(tables).round(4), f"circuits_tier{args.tier}", f"Circuit discovery, tier {args.tier}",
+    table = pd.concat(tables).round(4)
+    previous = RESULTS / f"circuits_tier{args.tier}.csv"
+    if args.methods != METHODS and previous.exists():  # a partial rerun replaces its rows, keeps the others
+        merged = pd.read_csv(previous).set_index(["target", "method"])
+        merged.update(table.set_index(["target", "method"]))
+        table = merged.reset_index()[COLUMNS]
+        notes = [line[2:] for line in (RESULTS / f"circuits_tier{args.tier}.md").read_text().splitlines()
+                 if ": ACDC swept" in line or "rerun" in line] + [f"{args.methods} rows rerun separately"]
+    write(table, f"circuits_tier{args.tier}", f"Circuit discovery, tier {args.tier}",
           [truth, f"{args.resamples} resamples of {args.n} clean + {args.n} corrupt inputs; means, `_std` = spread "
            "over resamples; `score_rank_stability` = mean Spearman correlation of edge scores between resamples",
            "faithfulness = MIB-style area under (L_empty - L_circuit)/(L_empty - L_full) over circuit sizes "
-           "0-100 % of edges; it can be negative when a partial circuit is worse than the empty one",
+           "0-100 % of edges; it can be negative when a partial circuit is worse than the empty one (compiled MLPs fed "
+           "partial inputs can output huge values: sum's random circuits reach a loss 1e5 times the empty circuit's)",
            "seconds = wall-clock per method and resample on 2 CPU cores"] + notes)
 
 

@@ -49,12 +49,16 @@ def test_eap_is_the_gradient_of_the_patched_metric(hand_built, hand_built_data):
         assert abs(abs(finite) - scores[e]) < 2e-2 * max(1.0, scores[e])
 
 
-def test_eap_ig_with_one_step_is_the_gradient_at_the_midpoint(hand_built, hand_built_data):
+def test_eap_ig_averages_the_gradient_along_the_path(hand_built, hand_built_data):
     graph = build_graph(hand_built)
     experiment = Experiment(hand_built, graph, *hand_built_data, ablation="zero")
-    half = torch.full((experiment.n_edges,), 0.5, requires_grad=True)
-    experiment.loss(half).backward()
-    assert np.allclose(eap_ig(experiment, steps=1).edges, half.grad.abs().numpy())
+    assert np.allclose(eap_ig(experiment, steps=1).edges, eap(experiment).edges)  # one step: EAP
+    total = 0
+    for alpha in (0.0, 0.5):
+        point = torch.full((experiment.n_edges,), alpha, requires_grad=True)
+        experiment.loss(point).backward()
+        total = total + point.grad
+    assert np.allclose(eap_ig(experiment, steps=2).edges, (total / 2).abs().numpy())
 
 
 def test_acdc_recovers_the_structural_truth_of_make_reverse():

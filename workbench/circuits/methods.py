@@ -9,8 +9,10 @@
 - ``eap``: edge attribution patching (Syed et al. 2023): |∂metric/∂a_e| at a = 0, i.e.
   |(ablated − clean sender output) · ∂metric/∂receiver input|, one backward pass.
 - ``eap-ig``: EAP with integrated gradients over the edge coefficients (Hanna et al. 2024):
-  |mean of ∂metric/∂a over a = α·1, α at the midpoints of ``steps`` intervals| — the
-  attribution of each edge along the path from the full model to the fully ablated one.
+  |mean of ∂metric/∂a over a = α·1, α = k/steps for k = 0 … steps − 1| — the attribution of
+  each edge along the path from the full model to the fully ablated one, summed as Hanna et
+  al. do (their points run from the corrupt towards the clean input and include the clean one,
+  a = 0 here; on saturated compiled MLPs the gradient vanishes away from it).
 - ``patch``: node activation patching: each component's output ablated towards every
   receiver, score |Δmetric|; an edge scores the smaller score of its two components.
 - ``random``: uniform random scores, the baseline.
@@ -59,7 +61,7 @@ def eap(experiment: Experiment, **_) -> Scores:
 
 def eap_ig(experiment: Experiment, steps: int = 5, **_) -> Scores:
     total = torch.zeros(experiment.n_edges)
-    for alpha in (np.arange(steps) + 0.5) / steps:
+    for alpha in np.arange(steps) / steps:
         coefficients = torch.full((experiment.n_edges,), float(alpha), requires_grad=True)
         experiment.loss(coefficients).backward()
         total += coefficients.grad
