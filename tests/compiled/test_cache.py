@@ -3,12 +3,19 @@
 import json
 import logging
 
+import pytest
 import torch
 
 from workbench.compiled import cache_dir, compile_lib
 from workbench.compiled.cache import cache_key
 
 SPEC_ARGS = dict(name="sort", causal=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Each test starts from an empty cache (other tests compile the same programs)."""
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
 
 
 def _entry_folder():
