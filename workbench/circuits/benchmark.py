@@ -6,7 +6,7 @@ injected TI run (tier 2: layer level, resample ablation by default).
 
 >>> target = compiled_target("reverse")
 >>> summary, per_resample, curves = benchmark(target, "eap,random", resamples=2, n=8)
->>> summary.loc["eap", "edge_auc"] > summary.loc["random", "edge_auc"]
+>>> bool(summary.loc["eap", "edge_auc"] > summary.loc["random", "edge_auc"])
 True
 """
 

@@ -10,7 +10,7 @@ An edge joins every sender to every receiver later in the forward pass.
 
 >>> from workbench.compiled import compile_lib
 >>> print(build_graph(compile_lib("reverse").model))
-head-level graph: 10 nodes (4 heads, 4 MLPs), 55 edges
+head-level graph: 10 nodes (4 heads, 4 MLPs), 77 edges
 """
 
 from __future__ import annotations
