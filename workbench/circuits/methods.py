@@ -108,8 +108,8 @@ def acdc_circuit(experiment: Experiment, threshold: float, progress: Callable[[]
 
 def default_thresholds(experiment: Experiment, n: int = 10) -> list[float]:
     """``n`` thresholds spread geometrically from 1e-6 (above float32 noise) to 0.3 of the metric's full range (empty vs full model)."""
-    with torch.no_grad():
-        spread = abs(float(experiment.loss(torch.ones(experiment.n_edges))) - float(experiment.loss()))
+    full, empty = experiment.full_and_empty
+    spread = abs(empty - full)
     if spread == 0:
         raise WorkbenchError("ablating every edge leaves the metric unchanged: nothing to discover with this "
                              "data and ablation (try zero ablation or corrupt inputs that change the answer)")

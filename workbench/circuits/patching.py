@@ -15,6 +15,7 @@ points from the fully ablated output to the clean one).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 from transformer_lens import HookedTransformer
@@ -233,6 +234,12 @@ class Experiment:
         """The clean forward pass under ``ablated`` stopped before block ``layer``."""
         return run_graph(self.model, self.graph, self.clean, ablated, self.replacement, self.clean_mask,
                          stop_for=layer)
+
+    @functools.cached_property
+    def full_and_empty(self) -> tuple[float, float]:
+        """The metric of the full model and of the empty circuit (every edge ablated), computed once."""
+        return (self.keep_only(torch.ones(self.n_edges, dtype=torch.bool)),
+                self.keep_only(torch.zeros(self.n_edges, dtype=torch.bool)))
 
     def keep_only(self, kept: torch.Tensor) -> float:
         """The metric of the circuit made of the ``kept`` edges (every other edge ablated)."""

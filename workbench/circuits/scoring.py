@@ -43,8 +43,7 @@ def faithfulness(experiment: Experiment, edge_scores: np.ndarray, fractions=FRAC
     """Recovered share of the behaviour at each circuit size, and the area under that curve."""
     import torch
 
-    full = experiment.keep_only(torch.ones(experiment.n_edges, dtype=torch.bool))
-    empty = experiment.keep_only(torch.zeros(experiment.n_edges, dtype=torch.bool))
+    full, empty = experiment.full_and_empty
     if empty == full:
         return [float("nan")] * len(fractions), float("nan")
     curve = [(empty - experiment.keep_only(torch.from_numpy(top_edges(edge_scores, f)))) / (empty - full)
