@@ -24,6 +24,9 @@ def _compile(args: argparse.Namespace) -> None:
         return
     if not args.program or args.input is None:
         raise WorkbenchError("compile needs --program NAME and --input TEXT (or --list to see the programs)")
+    _at_least(1, max_seq_len=args.max_seq_len)
+    if not args.input.strip():
+        raise WorkbenchError("--input is empty; give the tokens to run, e.g. --input abc or --input '3 1 2'")
     entry = get_lib_program(args.program)
     compiled = compile_lib(entry.name, causal=args.causal, max_seq_len=args.max_seq_len, use_cache=not args.no_cache)
     tokens = compiled.parse_input(args.input)
@@ -88,6 +91,12 @@ def _demo(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from workbench.evaluate.runs import evaluate_run
 
+    _at_least(1, n=args.n, ppl_lines=args.ppl_lines, benchmark_limit=args.benchmark_limit)
+    _existing_files(shakespeare=args.shakespeare, sst2=args.sst2, mrpc=args.mrpc, lambada=args.lambada)
+    for name in ("sst2", "mrpc", "lambada"):
+        path = getattr(args, name)
+        if path and Path(path).is_file() and Path(path).suffix not in (".jsonl", ".csv", ".tsv"):
+            raise WorkbenchError(f"--{name} {path}: use a .jsonl, .csv or .tsv file or a saved datasets folder")
     local = {"sst2": args.sst2, "mrpc": args.mrpc, "lambada": args.lambada}
     result = evaluate_run(args.run_dir, original=args.original, suites=args.suites, n=args.n,
                           shakespeare=args.shakespeare, ppl_lines=args.ppl_lines, benchmarks=local,
@@ -103,13 +112,16 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _decode(args: argparse.Namespace) -> None:
-    from workbench.decode.views import view_compiled, view_run, write_view
+    from workbench.decode.views import check_prompt, view_compiled, view_run, write_view
     from workbench.tasks import get_task
 
     if (args.run_dir is None) == (args.compiled is None):
         raise WorkbenchError("decode needs a RUN_DIR or --compiled TASK (one of them)")
+    if not args.prompt.strip():
+        raise WorkbenchError('--prompt is empty; give a prompt of the task, e.g. --prompt "211 + 123 ="')
     if args.compiled:
         task = get_task(args.compiled)
+        check_prompt(task, args.prompt)  # before the compile: a bad prompt fails at once
         compiled = task.compile()
         view = view_compiled(task, compiled, args.prompt)
         out = Path(args.out or f"decode_{task.name}")
@@ -135,10 +147,13 @@ def _ablate(args: argparse.Namespace) -> None:
     from workbench.plots import write_figure
     from workbench.tasks import get_task
 
+    norms = _numbers(args.norms, "norms", float, example="0,1,5,10")
+    if any(n < 0 or n != n or n == float("inf") for n in norms):
+        raise WorkbenchError(f"--norms {args.norms!r}: noise norms must be finite and >= 0, e.g. --norms 0,1,5,10")
+    _at_least(1, seeds=args.seeds, n=args.n)
     loaded, config, linear_map, mapping, _ = load_trained_map(args.run_dir)
     task = get_task(config.task)
     compiled = task.compile()
-    norms = [float(n) for n in args.norms.split(",")]
     table = noise_ablation(loaded.model, linear_map, compiled.dims_of(compiled.output_variable), task,
                            loaded.tokenizer, compiled, task.split("test", args.n), mapping, norms, args.seeds)
     out = Path(args.run_dir) / "ablation"
@@ -156,7 +171,8 @@ def _compress(args: argparse.Namespace) -> None:
     from workbench.compress.figures import projection_figure, sweep_figure
     from workbench.plots import write_figure
 
-    widths = [int(d) for d in args.dims.split(",")]
+    widths = _numbers(args.dims, "dims", int, example="8,16,32")
+    _at_least(1, steps=args.steps, n=args.n, **{f"dims entry {i + 1}": d for i, d in enumerate(widths)})
     table, results, compiled, inputs = sweep(args.compiled, widths, steps=args.steps, n_eval=args.n)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +192,11 @@ def _circuits(args: argparse.Namespace) -> None:
 
     if (args.compiled is None) == (args.run_dir is None):
         raise WorkbenchError("give exactly one of --compiled TASK_OR_PROGRAM and --run RUN_DIR")
+    _at_least(1, resamples=args.resamples, n=args.n, ig_steps=args.ig_steps)
+    thresholds = _numbers(args.thresholds, "thresholds", float, example="0.001,0.01,0.1") if args.thresholds else None
+    if thresholds and any(t != t or abs(t) == float("inf") for t in thresholds):
+        raise WorkbenchError(f"--thresholds {args.thresholds!r}: ACDC thresholds must be finite numbers, "
+                             "e.g. --thresholds 0.001,0.01,0.1")
     if args.compiled:
         target = compiled_target(args.compiled, ablation=args.ablation or "zero")
         out = Path(args.out or f"runs/circuits/{target.name}")
@@ -184,14 +205,43 @@ def _circuits(args: argparse.Namespace) -> None:
         out = Path(args.out or args.run_dir / "circuits")
     print(target.describe())
     options = {"eap-ig": {"steps": args.ig_steps}}
-    if args.thresholds:
-        options["acdc"] = {"thresholds": [float(t) for t in args.thresholds.split(",")]}
+    if thresholds:
+        options["acdc"] = {"thresholds": thresholds}
     summary, per_resample, curves = benchmark(target, args.methods, resamples=args.resamples, n=args.n,
                                               progress=True, options=options)
     written = write_results(out, target, summary, per_resample, curves)
     with pd_options():
         print(summary_row(target, summary).drop(columns=["target"]).round(4).to_string(index=False))
     print("written: " + ", ".join(str(p) for p in written))
+
+
+def _at_least(low: int, **values) -> None:
+    """Refuse an integer option below ``low`` (``None`` means the option was not given)."""
+    for name, value in values.items():
+        if value is not None and value < low:
+            option = name if " " in name else "--" + name.replace("_", "-")
+            raise WorkbenchError(f"{option} must be at least {low} (got {value})")
+
+
+def _numbers(text: str, option: str, kind: type, example: str) -> list:
+    """A comma list of ints or floats, or a one-line error naming the bad entry and a valid example."""
+    entries = [entry.strip() for entry in text.split(",")]
+    values = []
+    for entry in entries:
+        try:
+            values.append(kind(entry))
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise WorkbenchError(f"--{option} {text!r}: {entry!r} is not {what}; give a comma list such as "
+                                 f"--{option} {example}") from None
+    return values
+
+
+def _existing_files(**paths) -> None:
+    """Refuse a path option that names nothing (a misspelled path is an error, not a missing benchmark)."""
+    for name, path in paths.items():
+        if path is not None and not Path(path).exists():
+            raise WorkbenchError(f"--{name} {path}: no such file or folder; fix the path or leave --{name} out")
 
 
 def pd_options():
@@ -204,8 +254,15 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors are one line on stderr (problem, then where the usage is) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="workbench", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -48,6 +48,15 @@ class Target:
                 f"{int(truth.node_domain.sum())} scored components; {self.ablation} ablation")
 
 
+def check_finite(model: torch.nn.Module, what: str, fix: str) -> None:
+    """Refuse a model with NaN or infinite weights: every score computed on it would be meaningless."""
+    for name, tensor in model.named_parameters():  # buffers hold -inf masks on purpose
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise WorkbenchError(f"{what} has {bad} NaN or infinite weights in {name}, so no circuit can be scored "
+                                 f"on it; {fix}")
+
+
 def compiled_target(name: str, ablation: str = "zero") -> Target:
     """Tier 1: a task (``dyck``, ``count``, ``sum``) or a tracr library program (``reverse``, ``make_sort`` …)."""
     from workbench.compiled import compile_lib, get_lib_program
@@ -62,6 +71,7 @@ def compiled_target(name: str, ablation: str = "zero") -> Target:
         compiled = compile_lib(program)
         name = program
         draw = lambda n, seed: lib_data(compiled, program, n, seed)  # noqa: E731
+    check_finite(compiled.model, f"the compiled model of {name}", "recompile it with --no-cache / a fresh cache")
     graph = build_graph(compiled.model, "head")
     return Target(name, compiled.model, graph, tier1(compiled, graph), draw, ablation)
 
@@ -78,6 +88,8 @@ def run_target(run_dir: str | Path, ablation: str = "resample") -> Target:
         raise WorkbenchError(f"{run_dir} is an FT+KL run: no layer map places the program in it, so there is no "
                              "tier-2 truth; use a TI run")
     loaded, config, step = load_run(run_dir)
+    check_finite(loaded.model, f"the model of {run_dir} at step {step}",
+                 "its training diverged: retrain with lower learning rates")
     task = get_task(config.task)
     compiled = task.compile()
     mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers, config.layer_map)

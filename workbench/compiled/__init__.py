@@ -16,13 +16,17 @@ from workbench.compiled.bridge import (
     residual_hook_names,
 )
 from workbench.compiled.cache import cache_dir, load_or_compile
+from workbench.errors import WorkbenchError
 from workbench.compiled.lib_programs import LIB_PROGRAMS, LibProgram, get_lib_program
 
 
 def compile_lib(name: str, causal: bool = False, max_seq_len: int | None = None, use_cache: bool = True) -> CompiledModel:
     """Compile the ``tracr.compiler.lib`` program ``name`` with its registered vocab (cached on disk)."""
     entry = get_lib_program(name)
-    seq_len = max_seq_len or entry.max_seq_len
+    seq_len = entry.max_seq_len if max_seq_len is None else max_seq_len
+    if seq_len < 1:
+        raise WorkbenchError(f"max_seq_len must be at least 1 (got {seq_len}); {entry.name} is registered with "
+                             f"{entry.max_seq_len}")
     spec = {"lib_program": entry.name, "vocab": sorted(map(repr, entry.vocab)), "max_seq_len": seq_len,
             "causal": causal, "bos": COMPILER_BOS, "pad": COMPILER_PAD}
     return load_or_compile(

@@ -150,7 +150,9 @@ class CompiledModel:
     def parse_input(self, text: str) -> list[Any]:
         """Split a command-line string into vocab tokens: on whitespace if it has any, else per character."""
         by_name = {str(t): t for t in self.vocab}
-        pieces = text.split() if any(c.isspace() for c in text.strip()) else list(text)
+        if not text.strip():
+            raise WorkbenchError(f"the input is empty; give at least one token of {sorted(map(str, self.vocab))}")
+        pieces = text.split() if any(c.isspace() for c in text.strip()) else list(text.strip())
         unknown = [p for p in pieces if p not in by_name]
         if unknown:
             raise WorkbenchError(

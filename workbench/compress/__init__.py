@@ -51,9 +51,10 @@ def train_compression(compiled: CompiledModel, sample: Callable[[random.Random],
                       steps: int = 2000, batch: int = 32, lr: float = 1e-2, weight_decay: float = 0.1,
                       seed: int = 0, progress: bool = False, batcher: Callable | None = None) -> CompressionResult:
     """Train W (D × ``width``) on inputs drawn by ``sample``; return it and the folded compressed model."""
+    d_model = compiled.model.cfg.d_model
+    _check_request(compiled, [width], steps)
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    d_model = compiled.model.cfg.d_model
     w = torch.nn.Parameter(torch.linalg.qr(torch.randn(d_model, width))[0])
     optimizer = torch.optim.AdamW([w], lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
@@ -73,6 +74,21 @@ def train_compression(compiled: CompiledModel, sample: Callable[[random.Random],
         losses.append(float(loss.detach()))
     w = w.detach()
     return CompressionResult(w, fold(compiled, w), losses)
+
+
+def _check_request(compiled: CompiledModel, widths: Sequence[int], steps: int, n_eval: int = 1) -> None:
+    """Refuse widths outside 1..D (QR of a D × d matrix with d > D silently gives d = D) and empty runs."""
+    from workbench.errors import WorkbenchError
+
+    d_model = compiled.model.cfg.d_model
+    wide = [w for w in widths if not 1 <= w <= d_model]
+    if wide:
+        raise WorkbenchError(f"cannot compress to width {wide[0]}: the compiled residual has {d_model} dims; "
+                             f"give widths from 1 to {d_model} (--dims)")
+    if steps < 1:
+        raise WorkbenchError(f"steps must be at least 1 (got {steps}; --steps)")
+    if n_eval < 1:
+        raise WorkbenchError(f"the accuracy needs at least 1 input (got {n_eval}; --n)")
 
 
 def _batch(compiled: CompiledModel, inputs: Sequence[Sequence]) -> torch.Tensor:
@@ -174,6 +190,7 @@ def sweep(name: str, widths: Sequence[int], steps: int = 1000, n_eval: int = 200
           progress: bool = True):
     """Train one W per width; returns (table with accuracy and per-layer cosine, last result, compiled)."""
     compiled, sample, batcher = program_sampler(name)
+    _check_request(compiled, widths, steps, n_eval)
     rng = random.Random(f"eval:{seed}")
     inputs = [sample(rng) for _ in range(n_eval)]
     rows, results = [], {}

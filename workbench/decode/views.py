@@ -4,6 +4,7 @@ per aligned layer (the paper's Figures 4, 5 and 6), for a compiled program or an
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import torch
 from workbench.align import align
 from workbench.compiled import CompiledModel
 from workbench.decode import decode_variables
+from workbench.errors import WorkbenchError
 from workbench.inject.hooks import compiled_hook, model_hook
 from workbench.plots import slider_heatmaps, write_figure
 from workbench.tasks import Example, Task, pieces
@@ -27,8 +29,30 @@ class PromptView:
     tables: list[pd.DataFrame]  # decoded variables per layer
 
 
+@functools.lru_cache(maxsize=None)
+def _prompt_words(task: Task) -> frozenset[str]:
+    """Every piece (spaces stripped) of the task's train/test prompts and supported suites, answers included."""
+    examples = task.split("train", 200) + task.split("test", 200)
+    examples += [e for name, suite in task.suites().items() if suite.supported for e in task.suite(name, 100)]
+    return frozenset(piece.strip() for example in examples for piece in pieces(example.text))
+
+
+def check_prompt(task: Task, prompt: str) -> None:
+    """Refuse a prompt the compiled program cannot read as written: empty, or with a word or character
+    that no prompt of the task holds (the compiled view would turn it into the filler token silently)."""
+    if not prompt.strip():
+        raise WorkbenchError(f"the prompt is empty; give a {task.name} prompt, e.g. {task.prompt_example!r}")
+    known = _prompt_words(task)
+    for position, piece in enumerate(pieces(prompt)):
+        if piece.strip() and piece.strip() not in known:
+            raise WorkbenchError(f"{piece.strip()!r} (piece {position} of the prompt) never occurs in {task.name} "
+                                 "prompts, so the compiled program would read it as filler; use the task's "
+                                 f"words and symbols, e.g. {task.prompt_example!r}")
+
+
 @torch.no_grad()
 def view_compiled(task: Task, compiled: CompiledModel, prompt: str) -> PromptView:
+    check_prompt(task, prompt)
     tokens = task.compiled_tokens(pieces(prompt))
     residuals = compiled.residuals(tokens)
     k = compiled.n_layers

@@ -1,8 +1,9 @@
 """SST-2 and MRPC (2-shot, label-token logits; prompts of the paper's appendix F) and LAMBADA
 (last-word greedy accuracy), through ``datasets`` when the hub is reachable or a local file.
 
-When a set is unavailable the result says ``unavailable: <reason>``; no stand-in data is ever
-used under these names.
+When a set is unavailable (no local file given, hub off or failing) the result says
+``unavailable: <reason>``; no stand-in data is ever used under these names. A local path that
+names nothing or a file of an unknown format is an error instead (a typo, not a missing set).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from workbench.errors import WorkbenchError
 from workbench.evaluate.generate import greedy
 
 SST2_PROMPT = (
@@ -43,7 +45,12 @@ class Unavailable(Exception):
 def load_rows(name: str, local: str | Path | None = None, limit: int | None = None) -> list[dict]:
     """Rows of benchmark ``name`` from a local .jsonl / .csv / saved-dataset folder, else from the hub."""
     if local is not None:
-        rows = _local_rows(Path(local))
+        path = Path(local)
+        if not path.exists():
+            raise WorkbenchError(f"--{name} {path}: no such file or folder; fix the path or leave --{name} out")
+        if path.is_file() and path.suffix not in (".jsonl", ".csv", ".tsv"):
+            raise WorkbenchError(f"--{name} {path}: use a .jsonl, .csv or .tsv file or a saved datasets folder")
+        rows = _local_rows(path)
     else:
         if os.environ.get("HF_HUB_OFFLINE") == "1":
             raise Unavailable(f"no local file given and the hub is off (HF_HUB_OFFLINE=1); pass --{name} PATH")
