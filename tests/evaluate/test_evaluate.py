@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from workbench import WorkbenchError
 from workbench.align import align
 from workbench.evaluate import answer_correct, compiled_correct, greedy, greedy_one_at_a_time, teacher_forced_correct
+from workbench.evaluate.accuracy import greedy_verdicts
 from workbench.evaluate.fewshot import evaluate_benchmarks, sst2_accuracy, SST2_PROMPT
 from workbench.evaluate.perplexity import perplexity
 from workbench.models import adapt_tokenizer, gpt2_tokenizer, load_model
@@ -65,6 +66,86 @@ def test_batched_kv_cache_greedy_equals_one_at_a_time(tiny):
     examples = task.split("test", 12)
     assert answer_correct(tiny.model, tiny.tokenizer, task, examples) == \
         teacher_forced_correct(tiny.model, tiny.tokenizer, task, examples)
+
+
+class ScriptedLM(torch.nn.Module):
+    """Greedily emits ``script[previous token]`` (EOS where the script is silent)."""
+
+    def __init__(self, tokenizer, script):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.vocab, self.eos = len(tokenizer), tokenizer.eos_token_id
+        self.script = {tokenizer(k, add_special_tokens=False)["input_ids"][-1]:
+                       tokenizer(v, add_special_tokens=False)["input_ids"][0] for k, v in script.items()}
+
+    def forward(self, ids):
+        logits = torch.zeros(ids.shape[0], ids.shape[1], self.vocab)
+        for row in range(ids.shape[0]):
+            for position, token in enumerate(ids[row].tolist()):
+                logits[row, position, self.script.get(token, self.eos)] = 1.0
+        return logits
+
+
+@pytest.mark.parametrize("task_name, question, answer, after, strict", [
+    ("count", "x x x y y", " 3", "1", False),  # " 31": lenient passes it, strict does not
+    ("count", "x x x y y", " 3", "\n", True),
+    ("count", "x x x y y", " 3", ".", True),  # a period ends a count
+    ("sum", (2, 1), " 3", ".", False),  # but continues a sum: "3.5"
+    ("dyck", "[]{()}", " Yes", "terday", False),
+    ("dyck", "[]{()}", " Yes", ".", True),
+])
+def test_strict_exact_match_needs_the_answer_to_end(task_name, question, answer, after, strict):
+    tokenizer = adapt_tokenizer(gpt2_tokenizer())
+    task = get_task(task_name)
+    example = task.make(*question) if task_name == "sum" else task.make(question.split() if task_name == "count"
+                                                                       else question)
+    assert example.answer == answer
+    lm = ScriptedLM(tokenizer, {":": answer, " =": answer, answer: after})
+    assert answer_correct(lm, tokenizer, task, [example], strict=False) == [True]
+    assert answer_correct(lm, tokenizer, task, [example]) == [strict]  # strict is the default
+    assert teacher_forced_correct(lm, tokenizer, task, [example], strict=False) == [True]
+    assert teacher_forced_correct(lm, tokenizer, task, [example]) == [strict]
+    assert greedy_verdicts(lm, tokenizer, task, [example]) == ([strict], [True])
+
+
+class ForcedAnswers(torch.nn.Module):
+    """A random model told the answer of some prompts: there the answer tokens win by a margin, and
+    the token after the answer is the random model's own choice among a few candidates, some
+    continuing the answer (digits) and some ending it (digits after a space)."""
+
+    def __init__(self, base, alignments, forced, candidates):
+        super().__init__()
+        self.base, self.candidates = base, candidates
+        self.by_prompt = {tuple(a.model_ids[: a.n_prompt]): (a, f) for a, f in zip(alignments, forced)}
+
+    def forward(self, ids):
+        logits = self.base(ids).clone()
+        for row in range(ids.shape[0]):
+            sequence = tuple(ids[row].tolist())
+            a, forced = next(v for k, v in self.by_prompt.items() if sequence[: len(k)] == k)
+            if forced:
+                for position in range(a.n_prompt - 1, min(len(a) - 1, len(sequence))):
+                    logits[row, position, a.model_ids[position + 1]] += 1e4
+            if len(a) - 1 < len(sequence):
+                mask = torch.full((logits.shape[-1],), -1e9)
+                mask[self.candidates] = 0.0
+                logits[row, len(a) - 1] += mask
+        return logits
+
+
+def test_teacher_forced_strict_equals_greedy_strict_on_a_tiny_random_model(tiny):
+    task, tokenizer = get_task("count"), tiny.tokenizer
+    examples = task.split("test", 40)
+    alignments = [align(task, e, tokenizer) for e in examples]
+    candidates = [tokenizer(t, add_special_tokens=False)["input_ids"][0]
+                  for d in "0123456789" for t in (d, " " + d)]  # "31" continues the answer 3, "3 1" ends it
+    lm = ForcedAnswers(tiny.model, alignments, [i % 4 != 0 for i in range(len(examples))], candidates)
+    strict, lenient = greedy_verdicts(lm, tokenizer, task, examples, batch_size=7)
+    assert strict == teacher_forced_correct(lm, tokenizer, task, examples, batch_size=6)
+    assert lenient == teacher_forced_correct(lm, tokenizer, task, examples, strict=False)
+    assert lenient == [i % 4 != 0 for i in range(len(examples))]
+    assert all(l or not s for s, l in zip(strict, lenient))
+    assert 0 < sum(strict) < sum(lenient)  # the random model continues some answers and ends others
 
 
 def test_perplexity_matches_a_hand_computation(tiny):
@@ -129,8 +210,10 @@ def test_eval_command_writes_the_tables(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "unavailable: " in out and "perplexity per line" in out
     table = (run / "eval" / "accuracy.csv").read_text().splitlines()
-    assert table[0].startswith("task,set,compiled_supports,prompts,model_accuracy,compiled_accuracy")
+    assert table[0].startswith(
+        "task,set,compiled_supports,prompts,model_accuracy,model_accuracy_lenient,compiled_accuracy")
     assert [line.split(",")[1] for line in table[1:]] == ["test", "x_only", "y_to_z"]
-    assert all(line.split(",")[5] == "1.0" for line in table[1:])  # the compiled program solves these
+    assert all(line.split(",")[6] == "1.0" for line in table[1:])  # the compiled program solves these
+    assert all(float(line.split(",")[4]) <= float(line.split(",")[5]) for line in table[1:])  # strict <= lenient
     summary = json.loads((run / "eval" / "summary.json").read_text())
     assert summary["step"] == 2 and summary["sst2"].startswith("unavailable")

@@ -1,4 +1,5 @@
-"""Task accuracy: greedy exact match of the answer tokens, for a model and for the compiled program."""
+"""Task accuracy: greedy exact match of the answer (strict: followed by a token that ends it; lenient:
+the answer tokens first, whatever follows), for a model and for the compiled program."""
 
 from __future__ import annotations
 
@@ -26,20 +27,41 @@ def alignments_for(task: Task, examples: Sequence[Example], tokenizer, max_seq_l
     return out
 
 
-def answer_correct(model, tokenizer, task: Task, examples: Sequence[Example], batch_size: int = 64) -> list[bool]:
-    """Per example: does greedy decoding (batched, key-value cached) produce exactly the answer tokens?"""
+def greedy_verdicts(model, tokenizer, task: Task, examples: Sequence[Example], batch_size: int = 64
+                    ) -> tuple[list[bool], list[bool]]:
+    """Per example, the strict and the lenient greedy exact-match verdicts, from one batched,
+    key-value cached decoding of ``len(answer) + 1`` tokens.
+
+    Lenient: the first ``len(answer)`` generated tokens are the answer tokens. Strict (the
+    paper's exact match): lenient, and the next generated token ends the answer
+    (``task.continues`` is False for its text), so "31" is not the answer 3 nor "Yesterday" "Yes".
+    """
     alignments = [align(task, e, tokenizer, 10**9) for e in examples]
     prompts = [a.model_ids[: a.n_prompt] for a in alignments]
     longest = max(len(a) - a.n_prompt for a in alignments)
-    generated = greedy(model, prompts, longest, batch_size)
-    return [g[: len(a) - a.n_prompt] == a.model_ids[a.n_prompt:] for g, a in zip(generated, alignments)]
+    generated = greedy(model, prompts, longest + 1, batch_size)
+    strict, lenient = [], []
+    for g, a in zip(generated, alignments):
+        n = len(a) - a.n_prompt
+        lenient.append(g[:n] == a.model_ids[a.n_prompt:])
+        strict.append(lenient[-1] and not task.continues(tokenizer.decode([g[n]])))
+    return strict, lenient
+
+
+def answer_correct(model, tokenizer, task: Task, examples: Sequence[Example], batch_size: int = 64,
+                   strict: bool = True) -> list[bool]:
+    """Per example: does greedy decoding produce exactly the answer (strict: and then end it;
+    lenient, ``strict=False``: the answer tokens first, whatever follows)? See :func:`greedy_verdicts`."""
+    strict_ok, lenient_ok = greedy_verdicts(model, tokenizer, task, examples, batch_size)
+    return strict_ok if strict else lenient_ok
 
 
 @torch.no_grad()
-def teacher_forced_correct(model, tokenizer, task: Task, examples: Sequence[Example], batch_size: int = 16
-                           ) -> list[bool]:
+def teacher_forced_correct(model, tokenizer, task: Task, examples: Sequence[Example], batch_size: int = 16,
+                           strict: bool = True) -> list[bool]:
     """The same verdict from one forward pass: greedy reproduces the answer iff every answer
-    position's argmax is the answer token (each step then conditions on the same prefix)."""
+    position's argmax is the answer token (each step then conditions on the same prefix); strict
+    also needs the argmax after the last answer token, greedy's next token, not to continue it."""
     pad = pad_id(tokenizer)
     device = next(model.parameters()).device
     correct = []
@@ -51,7 +73,10 @@ def teacher_forced_correct(model, tokenizer, task: Task, examples: Sequence[Exam
             ids[row, : len(a)] = torch.tensor(a.model_ids)
         predicted = model(ids.to(device)).argmax(-1).cpu()
         for row, a in enumerate(alignments):
-            correct.append(all(predicted[row, p - 1] == ids[row, p] for p in a.answer_token_positions))
+            ok = all(predicted[row, p - 1] == ids[row, p] for p in a.answer_token_positions)
+            if ok and strict:
+                ok = not task.continues(tokenizer.decode([int(predicted[row, len(a) - 1])]))
+            correct.append(ok)
     return correct
 
 

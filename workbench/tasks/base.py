@@ -136,6 +136,19 @@ class Task(abc.ABC):
         """The answer text the compiled output ``value`` stands for (None: no answer token)."""
         return None if value in (END, NONE, None) else str(value)
 
+    answer_continuation_characters = "0123456789"  # what can extend a numeric answer (count, sum)
+
+    def continues(self, piece: str) -> bool:
+        """Whether a model token whose text is ``piece`` (leading space included) would continue the answer.
+
+        Strict exact match needs it: the generated answer counts only when the token after it
+        ends the answer, so " 3" followed by "1" (the text " 31") is not the answer 3. A piece
+        continues the answer when it starts, with no leading space, with one of
+        ``answer_continuation_characters`` (digits for the numeric tasks); anything with a
+        leading space, a newline, punctuation or an empty text (special tokens) ends it.
+        """
+        return bool(piece) and piece[0] in self.answer_continuation_characters
+
     # ---- derived ------------------------------------------------------------------
 
     @property

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import random
 
+from workbench.errors import WorkbenchError
 from workbench.tasks import programs
 from workbench.tasks.base import Example, Suite, Task, draw_unique, in_test_split
 
 MAX_CHARS = 40
+MIN_CHARS = 5  # the paper's code (data/count.py) draws lengths 5..40
 PROMPT = "What is the number of 'X' in this text? {}. Answer:"
+DISTRIBUTIONS = {
+    "paper": "length uniform in 5..40, each character a fair coin between 'x' and 'y' (the paper's code)",
+    "uniform_count": "length uniform in 1..40, then the number of 'x' uniform in 0..length (every answer common)",
+}
 
 
 class CountX(Task):
@@ -18,6 +24,12 @@ class CountX(Task):
     max_seq_len = 64
     symbol_characters = "0123456789"
     prompt_example = "What is the number of 'X' in this text? x y x x y. Answer: 3"
+
+    def __init__(self, distribution: str = "paper"):
+        """``distribution`` picks the training generator, one of :data:`DISTRIBUTIONS`."""
+        if distribution not in DISTRIBUTIONS:
+            raise WorkbenchError(f"unknown count distribution {distribution!r}; use one of {', '.join(DISTRIBUTIONS)}")
+        self.distribution = distribution
 
     def program(self):
         return programs.count_x("x")
@@ -36,8 +48,11 @@ class CountX(Task):
         return Example(PROMPT.format(text), " " + self.reference(text), text)
 
     def _sample_sized(self, rng: random.Random, low: int, high: int) -> Example:
-        """Length uniform in [low, high], then the number of x uniform, so every answer is common."""
+        """Length uniform in [low, high], then the characters as ``self.distribution`` draws them:
+        "paper": each a fair coin between x and y; "uniform_count": the number of x uniform, then shuffled."""
         length = rng.randint(low, high)
+        if self.distribution == "paper":
+            return self.make([rng.choice("xy") for _ in range(length)])
         n_x = rng.randint(0, length)
         chars = ["x"] * n_x + ["y"] * (length - n_x)
         rng.shuffle(chars)
@@ -45,8 +60,9 @@ class CountX(Task):
 
     def sample(self, rng: random.Random) -> Example:
         # x-only strings are kept out of training: they are the x-only suite.
+        low = MIN_CHARS if self.distribution == "paper" else 1
         while True:
-            example = self._sample_sized(rng, 1, MAX_CHARS)
+            example = self._sample_sized(rng, low, MAX_CHARS)
             if "y" in example.question:
                 return example
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import random
 
+from workbench.errors import WorkbenchError
 from workbench.tasks import programs
 from workbench.tasks.base import Example, Suite, Task, draw_unique, in_test_split
 
 PAIRS = programs.DYCK_PAIRS
 MAX_BRACKETS = 30
+MIN_BRACKETS = 5  # the paper's code (data/dyck_3.py) draws sizes 5..30
 PROMPT = "Are parentheses here correctly matched? {}.Answer:"
+DISTRIBUTIONS = {
+    "paper": "half balanced, half random incorrect strings of 5..30 uniform brackets (the paper's code)",
+    "near_miss": "half balanced, half one-edit near misses of balanced strings (2..30 brackets)",
+}
 
 
 def is_shuffle_dyck(brackets: str, pairs=PAIRS + ("<>",)) -> bool:
@@ -76,6 +82,16 @@ def unbalanced(rng: random.Random, n_pairs: int, pairs=PAIRS) -> str:
             return text
 
 
+def random_incorrect(rng: random.Random, low: int, high: int, pairs=PAIRS) -> str:
+    """The paper's negatives (its code, data/dyck_3.py): length uniform in [low, high], each bracket
+    uniform over the families' brackets, redrawn while the string happens to be balanced."""
+    brackets = "".join(pairs)
+    while True:
+        text = "".join(rng.choice(brackets) for _ in range(rng.randint(low, high)))
+        if not is_shuffle_dyck(text, pairs):
+            return text
+
+
 class ShuffleDyck(Task):
     name = "dyck"
     description = "shuffle-dyck over (), {}, [] (up to 30 brackets): Yes if every family is balanced"
@@ -83,6 +99,12 @@ class ShuffleDyck(Task):
     max_seq_len = 48
     symbol_characters = "(){}[]<>"
     prompt_example = "Are parentheses here correctly matched? []{()}.Answer: Yes"
+
+    def __init__(self, distribution: str = "paper"):
+        """``distribution`` picks the training generator, one of :data:`DISTRIBUTIONS`."""
+        if distribution not in DISTRIBUTIONS:
+            raise WorkbenchError(f"unknown dyck distribution {distribution!r}; use one of {', '.join(DISTRIBUTIONS)}")
+        self.distribution = distribution
 
     def program(self):
         return programs.shuffle_dyck(PAIRS)
@@ -96,21 +118,37 @@ class ShuffleDyck(Task):
     def output_text(self, value):
         return {True: "Yes", False: "No"}.get(value)
 
+    def continues(self, piece: str) -> bool:
+        """The answer word goes on while the next piece starts with a letter or digit and no space
+        ("Yes" + "terday"); a space, newline or punctuation ends it."""
+        return bool(piece) and piece[0].isalnum()
+
     def reference(self, question: str) -> str:
         return "Yes" if is_shuffle_dyck(question) else "No"
 
     def make(self, brackets: str) -> Example:
         return Example(PROMPT.format(brackets), " " + self.reference(brackets), brackets)
 
-    def _sample_sized(self, rng: random.Random, low: int, high: int, pairs=PAIRS) -> Example:
-        """Half balanced, half near misses, with 2..high brackets (each class drawn by a fair coin)."""
+    def _sample_sized(self, rng: random.Random, low: int, high: int, pairs=PAIRS,
+                      distribution: str | None = None) -> Example:
+        """Half balanced (a random shuffle-dyck word, ``balanced``), half incorrect, by a fair coin.
+
+        "paper": the incorrect half is ``random_incorrect`` (uniform random brackets, low..high of
+        them, never balanced), the balanced half has low..high brackets rounded up to even, as the
+        paper's code draws them. "near_miss": one-edit near misses (``unbalanced``) of 2..high brackets.
+        ``distribution`` overrides the task's own.
+        """
+        if (distribution or self.distribution) == "paper":
+            if rng.random() < 0.5:
+                return self.make(balanced(rng, rng.randint(max(1, (low + 1) // 2), high // 2), pairs))
+            return self.make(random_incorrect(rng, low, high, pairs))
         n_pairs = rng.randint(max(1, (low + 1) // 2), high // 2)
         if rng.random() < 0.5:
             return self.make(balanced(rng, n_pairs, pairs))
         return self.make(unbalanced(rng, n_pairs, pairs))
 
     def sample(self, rng: random.Random) -> Example:
-        return self._sample_sized(rng, 1, MAX_BRACKETS)
+        return self._sample_sized(rng, MIN_BRACKETS if self.distribution == "paper" else 1, MAX_BRACKETS)
 
     def suites(self) -> dict[str, Suite]:
         def almost_balanced(rng, n):
@@ -123,8 +161,10 @@ class ShuffleDyck(Task):
             return draw_unique(lambda r: self._sample_sized(r, MAX_BRACKETS + 1, 3 * MAX_BRACKETS), rng, n)
 
         def new_family(rng, n):
+            # Near misses whatever the training distribution: uniform random negatives are almost
+            # always unbalanced in (), {} or [] too, so a program blind to <> would still answer them.
             four = PAIRS + ("<>",)
-            return draw_unique(lambda r: self._sample_sized(r, 2, MAX_BRACKETS, four), rng, n,
+            return draw_unique(lambda r: self._sample_sized(r, 2, MAX_BRACKETS, four, "near_miss"), rng, n,
                                accept=lambda e: "<" in e.question or ">" in e.question)
 
         return {
