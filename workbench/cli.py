@@ -68,18 +68,28 @@ def _tasks(args: argparse.Namespace) -> None:
             print(f"  {example.prompt}  reference {example.label!r}  compiled {shown!r}  {mark}")
 
 
+# Options of ``train`` that map one-to-one onto InjectionConfig fields (argparse dest = field name).
+TRAIN_FIELDS = ("task", "model", "method", "steps", "task_batch", "text_batch", "text_tokens", "lr_model", "lr_map",
+                "checkpoint_every", "layer_map", "seed", "alignment_reduction", "tiny_layers", "tiny_d_model",
+                "lr_schedule", "warmup_steps", "grad_clip", "eval_every", "eval_prompts", "target_accuracy",
+                "roll_after", "prompts", "train_pool")
+
+
 def _train(args: argparse.Namespace) -> None:
     from workbench.inject.config import InjectionConfig
+    from workbench.inject.presets import preset
     from workbench.inject.trainer import train
 
-    fields = {"task": args.task, "model": args.model, "method": args.method, "steps": args.steps,
-              "task_batch": args.task_batch, "text_batch": args.text_batch, "text_tokens": args.text_tokens,
-              "lr_model": args.lr_model, "lr_map": args.lr_map, "checkpoint_every": args.checkpoint_every,
-              "text_source": args.text, "layer_map": args.layer_map, "seed": args.seed,
-              "alignment_reduction": args.alignment_reduction, "tiny_layers": args.tiny_layers}
-    config = InjectionConfig(**{k: v for k, v in fields.items() if v is not None})
+    fields = preset(args.preset, args.task) if args.preset else {}
+    fields.update({k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None})
+    if args.text is not None:
+        fields["text_source"] = args.text
+    if "steps" not in fields:
+        raise WorkbenchError("train needs --steps N (or a --preset that sets it)")
+    config = InjectionConfig(**fields)
     result = train(config, args.out, resume=args.resume)
-    print(f"trained {result['step']} steps of {config.method} on {result['model']}; run folder {args.out}")
+    reached = f", held-out accuracy {result['accuracy']:.1%}" if result["accuracy"] is not None else ""
+    print(f"trained {result['step']} steps of {config.method} on {result['model']}{reached}; run folder {args.out}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -285,10 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="inject a task into a model (TI) or fine-tune it (FT+KL); torchrun for DDP")
     p.add_argument("--task", required=True, choices=["dyck", "count", "sum"])
-    p.add_argument("--model", default="smollm2-135m", help="smollm2-135m, gpt2[-medium|-large|-xl], tiny-gpt2, "
-                   "tiny-llama or a local Hugging Face folder")
-    p.add_argument("--method", default="ti", choices=["ti", "ft"])
-    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--preset", help="named CPU settings measured to reach the target (see the README): tiny; "
+                   "options given explicitly override it")
+    p.add_argument("--model", help="smollm2-135m (default), gpt2[-medium|-large|-xl], tiny-gpt2, tiny-llama or a "
+                   "local Hugging Face folder")
+    p.add_argument("--method", choices=["ti", "ft"])
+    p.add_argument("--steps", type=int)
     p.add_argument("--out", required=True, type=Path, help="run folder (config, metrics.jsonl, checkpoints/)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--task-batch", type=int)
@@ -296,11 +308,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-tokens", type=int)
     p.add_argument("--lr-model", type=float)
     p.add_argument("--lr-map", type=float)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"])
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--grad-clip", type=float, help="max gradient norm (0: none)")
+    p.add_argument("--roll-after", type=int, help="steps trained without the roll first (TI)")
+    p.add_argument("--eval-every", type=int, help="steps between held-out accuracy checks (0: none)")
+    p.add_argument("--eval-prompts", type=int, help="held-out test prompts per check")
+    p.add_argument("--target-accuracy", type=float, help="stop once the held-out accuracy reaches it (0: never)")
+    p.add_argument("--prompts", choices=["fresh", "pool"], help="fresh prompts (default) or a cycled pool")
+    p.add_argument("--train-pool", type=int, help="pool size with --prompts pool")
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--text", help="KL text: brown (offline default), fineweb (hub), or a local file/folder")
     p.add_argument("--layer-map", choices=["paper", "spread"])
     p.add_argument("--alignment-reduction", choices=["sum", "mean"])
     p.add_argument("--tiny-layers", type=int, help="depth of tiny-* models")
+    p.add_argument("--tiny-d-model", type=int, help="width of tiny-* models")
     p.add_argument("--seed", type=int)
     p.set_defaults(run=_train)
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from workbench.inject.config import InjectionConfig
 from workbench.inject.trainer import train
 
 SMALL = dict(task="count", model="tiny-gpt2", tiny_layers=4, task_batch=6, text_batch=2, text_tokens=16,
-             lr_model=1e-3, lr_map=1e-2, train_pool=600)
+             lr_model=1e-3, lr_map=1e-2)
 
 
 def _metrics(run_dir):
@@ -46,14 +47,14 @@ def test_too_shallow_model_is_a_clear_error(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    config = InjectionConfig(**SMALL, steps=6, checkpoint_every=2)
+    config = InjectionConfig(**SMALL, steps=6, checkpoint_every=2, lr_schedule="cosine", warmup_steps=2)
     train(config, tmp_path / "straight", progress=False)
     train(config, tmp_path / "interrupted", progress=False, stop_after=3)  # checkpoint at 2, step 3 lost
     train(config, tmp_path / "interrupted", progress=False, resume=True)
     straight, resumed = _metrics(tmp_path / "straight"), _metrics(tmp_path / "interrupted")
     assert [m["step"] for m in resumed] == list(range(1, 7))
     for a, b in zip(straight, resumed):
-        for key in ("loss", "ce", "alignment", "kl"):
+        for key in ("loss", "ce", "alignment", "kl", "lr_model"):
             assert abs(a[key] - b[key]) <= 1e-6, (a["step"], key, a[key], b[key])
 
 
@@ -77,6 +78,12 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
         train(InjectionConfig(**SMALL, steps=2), tmp_path / "nan", progress=False)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 _DDP_SCRIPT = """
 import hashlib, sys, torch
 from workbench.inject.config import InjectionConfig
@@ -98,9 +105,72 @@ def test_two_gloo_processes_stay_identical(tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                             "--master_port", "29517", str(script), str(run)], capture_output=True, text=True,
+                             "--master_port", str(_free_port()), str(script), str(run)], capture_output=True, text=True,
                             env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = (run / "replica0.sha").read_text(), (run / "replica1.sha").read_text()
     assert first == second
     assert len(_metrics(run)) == 3
+
+
+def test_answer_logits_are_the_full_forward_at_the_answer_positions():
+    from workbench.inject.data import TaskBatches
+    from workbench.inject.hooks import layer_map
+    from workbench.inject.trainer import Injector
+    from workbench.models import tiny_model
+    from workbench.tasks import get_task
+
+    task = get_task("count")
+    compiled = task.compile()
+    for kind in ("tiny-gpt2", "tiny-llama"):
+        tiny = tiny_model(kind, n_layers=4)
+        batch = TaskBatches(task, tiny.tokenizer, compiled, seed=0, with_targets=False)(0, 4)
+        answer = batch["answer_mask"][:, 1:]
+        predicting = torch.cat([answer, torch.zeros_like(answer[:, :1])], dim=1)
+        injector = Injector(tiny.model, compiled, layer_map(compiled.n_layers, 4), "after_last", False)
+        answer_logits, mapped, _ = injector(batch["ids"], predicting, batch["ids"][:, :5])
+        assert mapped == []
+        assert torch.allclose(answer_logits, tiny.model(batch["ids"])[predicting], atol=1e-5)
+
+
+def test_warmup_then_cosine_schedule():
+    from workbench.inject.trainer import make_scheduler
+
+    config = InjectionConfig(steps=10, warmup_steps=4, lr_schedule="cosine", lr_model=1.0)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = make_scheduler(optimizer, config)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    import math
+    expected = [0.25, 0.5, 0.75, 1.0] + [0.5 * (1 + math.cos(math.pi * k / 6)) for k in range(6)]
+    assert rates == pytest.approx(expected)
+
+
+def test_early_stop_at_the_target_accuracy_saves_the_stopping_step(tmp_path, monkeypatch):
+    accuracies = iter([0.2, 0.5, 0.99, 1.0])
+    monkeypatch.setattr("workbench.inject.trainer.HeldOut.accuracy", lambda self, model: next(accuracies))
+    run = tmp_path / "stop"
+    result = train(InjectionConfig(**SMALL, steps=50, eval_every=2, target_accuracy=0.95, checkpoint_every=100),
+                   run, progress=False)
+    assert result["step"] == 6 and result["accuracy"] == 0.99
+    metrics = _metrics(run)
+    assert [m["step"] for m in metrics if "eval_accuracy" in m] == [2, 4, 6]
+    assert (run / "checkpoints" / "step_0000006").exists()
+
+
+def test_failed_start_leaves_nothing_that_blocks_the_retry(tmp_path):
+    run = tmp_path / "retry"
+    with pytest.raises(WorkbenchError, match="the model has 3 blocks"):
+        train(InjectionConfig(**{**SMALL, "tiny_layers": 3}, steps=1), run, progress=False)
+    assert not (run / "config.json").exists()
+    train(InjectionConfig(**SMALL, steps=1), run, progress=False)
+
+
+def test_resume_refuses_more_steps_under_a_decaying_schedule(tmp_path):
+    run = tmp_path / "cosine"
+    train(InjectionConfig(**SMALL, steps=2, lr_schedule="cosine"), run, progress=False)
+    with pytest.raises(WorkbenchError, match=r"different configuration \(\['steps'\]\)"):
+        train(InjectionConfig(**SMALL, steps=4, lr_schedule="cosine"), run, progress=False, resume=True)

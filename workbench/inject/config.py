@@ -27,27 +27,60 @@ class InjectionConfig:
     alignment_reduction: Literal["sum", "mean"] = "sum"  # the paper's code sums layer terms; its text writes a mean
     layer_map: Literal["paper", "spread"] = "paper"  # model block m_i ↔ compiled layer i
     roll_at: str = "after_last"  # 'after_last' = blocks.{m_k}.hook_resid_post (the paper's code), or a hook name
+    roll_after: int = 0  # steps without the roll first, so the map can find the answer subspace before it is enforced
     text_source: str = "brown"  # 'brown' (offline default), 'fineweb' (hub), or a local file/folder
     seed: int = 42
     checkpoint_every: int = 100
-    log_every: int = 1
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # the paper trains at a constant rate
+    warmup_steps: int = 0  # linear warm-up before the schedule
+    grad_clip: float = 0.0  # max global gradient norm; 0 = no clipping (the paper's)
+    eval_every: int = 500  # steps between held-out accuracy checks; 0 = never
+    eval_prompts: int = 64  # held-out test prompts of those checks
+    target_accuracy: float = 0.0  # stop once the held-out accuracy reaches it; 0 = train all steps
+    prompts: Literal["fresh", "pool"] = "fresh"  # fresh: never repeat a prompt while the space allows it
+    train_pool: int = 100_000  # with prompts='pool': distinct training examples drawn, then cycled
     tiny_layers: int = 12  # depth of tiny-* models
-    train_pool: int = 100_000  # distinct training examples drawn before cycling
+    tiny_d_model: int = 64  # width of tiny-* models
 
     def __post_init__(self) -> None:
         if self.method not in ("ti", "ft"):
             raise WorkbenchError(f"unknown method {self.method!r}; use 'ti' (tracr-injection) or 'ft' (FT+KL)")
-        if self.alignment_reduction not in ("sum", "mean"):
-            raise WorkbenchError("alignment_reduction must be 'sum' or 'mean'")
-        if self.layer_map not in ("paper", "spread"):
-            raise WorkbenchError("layer_map must be 'paper' or 'spread'")
-        for name in ("steps", "task_batch", "text_tokens", "checkpoint_every"):
+        choices = {"alignment_reduction": ("sum", "mean"), "layer_map": ("paper", "spread"),
+                   "lr_schedule": ("constant", "cosine"), "prompts": ("fresh", "pool")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise WorkbenchError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name in ("steps", "task_batch", "text_batch", "text_tokens", "checkpoint_every", "eval_prompts",
+                     "train_pool", "tiny_layers"):
             if getattr(self, name) < 1:
                 raise WorkbenchError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr_model", "lr_map", "alpha", "beta", "gamma", "grad_clip", "warmup_steps", "eval_every",
+                     "roll_after"):
+            if not getattr(self, name) >= 0:
+                raise WorkbenchError(f"{name} must be a number ≥ 0, got {getattr(self, name)}")
+        if not 0 <= self.target_accuracy <= 1:
+            raise WorkbenchError(f"target_accuracy is a share in [0, 1], got {self.target_accuracy}")
+        if self.tiny_d_model < 16 or self.tiny_d_model % 32:
+            raise WorkbenchError(f"tiny_d_model must be a multiple of 32 (heads of 16, grouped by 2), "
+                                 f"got {self.tiny_d_model}")
+
+    def model_kwargs(self) -> dict:
+        """What ``load_model`` needs besides the name (the shape and seed of a tiny model)."""
+        return {"n_layers": self.tiny_layers, "d_model": self.tiny_d_model, "seed": self.seed}
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1)
 
     @classmethod
     def from_file(cls, path: Path) -> "InjectionConfig":
-        return cls(**json.loads(Path(path).read_text()))
+        try:
+            fields = json.loads(Path(path).read_text())
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(fields) - known)
+            if unknown:
+                raise WorkbenchError(f"{path} has unknown fields {unknown}: it was written by another version; "
+                                     "start a new run folder")
+            return cls(**fields)
+        except (ValueError, TypeError) as error:
+            raise WorkbenchError(f"{path} is not a valid run configuration ({error}); restore it or start a new "
+                                 "run folder") from error

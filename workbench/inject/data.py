@@ -1,30 +1,104 @@
 """Deterministic batches: the batch of step s depends only on (seed, s), so a resumed run sees
-exactly the data an uninterrupted one would."""
+exactly the data an uninterrupted one would, whatever ``steps`` it was started with."""
 
 from __future__ import annotations
 
+import logging
 import random
 
 import torch
 
 from workbench.align import align, task_batch
 from workbench.compiled import CompiledModel
+from workbench.errors import WorkbenchError
+from workbench.inject.hooks import compiled_hook
 from workbench.inject.text import load_text
-from workbench.tasks import Task
+from workbench.tasks import Example, Task
+from workbench.tasks.base import in_test_split
+
+log = logging.getLogger(__name__)
+
+# Consecutive repeats after which a task without a finite prompt list counts as exhausted.
+EXHAUSTED_AFTER = 20_000
+
+
+class PromptStream:
+    """Train-split prompts in a seeded order, none repeated until the task's train space is used up.
+
+    A task whose space is small enough to list (``Task.train_space``) is shuffled once per pass;
+    otherwise prompts are drawn and repeats rejected. When a pass is exhausted the stream says
+    so in the log and starts a new pass (prompts repeat from then on).
+    """
+
+    def __init__(self, task: Task, seed: int):
+        self.task, self.seed = task, seed
+        self.examples: list[Example] = []
+        self.passes = 0
+        self._space = task.train_space()
+        self._rng = random.Random(f"{task.name}:stream:{seed}")
+        self._seen: set[str] = set()
+
+    def __getitem__(self, index: int) -> Example:
+        while len(self.examples) <= index:
+            self._extend()
+        return self.examples[index]
+
+    def _extend(self) -> None:
+        if self._space is not None:
+            order = list(self._space)
+            random.Random(f"{self.task.name}:pass:{self.seed}:{self.passes}").shuffle(order)
+            self._new_pass(len(order))
+            self.examples.extend(order)
+            return
+        if not self._seen:
+            self._new_pass(None)
+        for _ in range(EXHAUSTED_AFTER):
+            example = self.task.sample(self._rng)
+            if example.prompt not in self._seen and not in_test_split(example.prompt):
+                self._seen.add(example.prompt)
+                self.examples.append(example)
+                return
+        log.warning("%s: no new train prompt in %d draws after %d distinct ones; starting pass %d (prompts "
+                    "repeat from now on)", self.task.name, EXHAUSTED_AFTER, len(self._seen), self.passes + 1)
+        self._seen.clear()
+
+    def _new_pass(self, size: int | None) -> None:
+        self.passes += 1
+        if self.passes > 1:
+            log.warning("%s: the train split's %s prompts are used up; pass %d repeats them in a new order",
+                        self.task.name, size if size is not None else len(self.examples), self.passes)
 
 
 class TaskBatches:
-    """Training prompts: a pool of distinct train-split examples, taken in order and cycled."""
+    """Training batches: fresh prompts (``PromptStream``) or a fixed pool cycled in order, aligned and
+    padded, with the compiled model's residuals at every layer (``targets``, TI only) computed once per
+    prompt, when its batch is built."""
 
-    def __init__(self, task: Task, tokenizer, compiled: CompiledModel, pool_size: int, seed: int):
-        self.task, self.tokenizer, self.compiled = task, tokenizer, compiled
-        self.examples = task.split("train", pool_size, seed=seed)
+    def __init__(self, task: Task, tokenizer, compiled: CompiledModel, seed: int, pool_size: int | None = None,
+                 with_targets: bool = True):
+        self.task, self.tokenizer, self.compiled, self.with_targets = task, tokenizer, compiled, with_targets
+        self.examples = PromptStream(task, seed) if pool_size is None else task.split("train", pool_size, seed=seed)
+        self.cycle = None if pool_size is None else pool_size
 
-    def __call__(self, step: int, size: int, rank: int = 0, world: int = 1) -> dict[str, torch.Tensor]:
+    def __call__(self, step: int, size: int, rank: int = 0, world: int = 1) -> dict:
         start = step * size
-        rows = [self.examples[(start + i) % len(self.examples)] for i in range(rank, size, world)]
+        indices = [start + i for i in range(rank, size, world)]
+        rows = [self.examples[i % self.cycle if self.cycle else i] for i in indices]
         alignments = [align(self.task, e, self.tokenizer, self.compiled.max_seq_len) for e in rows]
-        return task_batch(alignments, self.compiled, self.tokenizer)
+        batch = task_batch(alignments, self.compiled, self.tokenizer)
+        if self.with_targets:
+            batch["targets"] = compiled_targets(self.compiled, batch["compiled_ids"])
+        return batch
+
+
+@torch.no_grad()
+def compiled_targets(compiled: CompiledModel, compiled_ids: torch.Tensor) -> list[torch.Tensor]:
+    """The compiled residual after 0..k compiled blocks, BOS dropped (aligned with model positions)."""
+    k = compiled.n_layers
+    names = [compiled_hook(i, k) for i in range(k + 1)]
+    device = next(compiled.model.parameters()).device
+    _, cache = compiled.model.run_with_cache(compiled_ids.to(device), names_filter=names, return_type=None)
+    return [cache[name][:, 1:] for name in names]
 
 
 class TextBatches:
@@ -33,7 +107,8 @@ class TextBatches:
     def __init__(self, source: str, tokenizer, tokens: int, seed: int):
         ids = tokenizer(load_text(source), add_special_tokens=False)["input_ids"]
         if len(ids) < 2 * tokens:
-            raise ValueError(f"text source {source!r} has only {len(ids)} tokens")
+            raise WorkbenchError(f"text source {source!r} has only {len(ids)} tokens, fewer than twice "
+                                 f"--text-tokens ({tokens}); use a longer text or fewer tokens")
         self.ids = torch.tensor(ids, dtype=torch.long)
         self.tokens, self.seed = tokens, seed
 

@@ -6,12 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def answer_ce(logits: torch.Tensor, ids: torch.Tensor, answer_mask: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of the answer tokens only (``answer_mask[b, t]`` marks answer tokens at t)."""
-    predicted = logits[:, :-1]
-    targets = ids[:, 1:]
-    mask = answer_mask[:, 1:]
-    return F.cross_entropy(predicted[mask], targets[mask])
+def answer_ce(answer_logits: torch.Tensor, answer_tokens: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the answer tokens only: logits ``[n, vocab]`` at the positions that predict them."""
+    return F.cross_entropy(answer_logits, answer_tokens)
 
 
 def alignment_loss(mapped: list[torch.Tensor], compiled: list[torch.Tensor], mask: torch.Tensor,

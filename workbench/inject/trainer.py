@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -18,16 +19,18 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
+from transformer_lens.utilities.activation_functions import apply_softcap
 
 from workbench.compiled import CompiledModel
 from workbench.errors import WorkbenchError
 from workbench.inject import checkpoint
 from workbench.inject.config import InjectionConfig
 from workbench.inject.data import TaskBatches, TextBatches
-from workbench.inject.hooks import capture, compiled_hook, layer_map, model_hook, roll_hook, roll_hook_name, \
-    subspace_projection
+from workbench.inject.hooks import capture, layer_map, model_hook, roll_hook, roll_hook_name, subspace_projection
 from workbench.inject.losses import alignment_loss, answer_ce, kl_to_original
+from workbench.inject.monitor import HeldOut
 from workbench.models import load_model
 from workbench.tasks import get_task
 
@@ -43,15 +46,57 @@ class Injector(nn.Module):
         self.map = nn.Linear(model.cfg.d_model, compiled.model.cfg.d_model) if use_alignment else None
         self.final_dims = compiled.dims_of(compiled.output_variable)
         self.roll_name = roll_hook_name(mapping, roll_at)
+        self.last_residual = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
 
-    def forward(self, ids: torch.Tensor, text_ids: torch.Tensor):
-        store, hooks = {}, []
+    def forward(self, ids: torch.Tensor, predicting: torch.Tensor, text_ids: torch.Tensor, roll: bool = True):
+        """Logits at the ``predicting`` positions only (the answer CE needs no others), the mapped
+        residuals at the aligned layers, and the logits of the text batch."""
+        store = {}
+        hooks = [(self.last_residual, capture(store))]
         if self.map is not None:
-            hooks = [(model_hook(block), capture(store)) for block in self.mapping]
-            hooks.append((self.roll_name, roll_hook(subspace_projection(self.map.weight, self.final_dims))))
-        task_logits = self.model.run_with_hooks(ids, fwd_hooks=hooks)
+            hooks += [(model_hook(block), capture(store)) for block in self.mapping]
+            if roll:
+                hooks.append((self.roll_name, roll_hook(subspace_projection(self.map.weight, self.final_dims))))
+        self.model.run_with_hooks(ids, fwd_hooks=hooks, return_type=None)
+        answer_logits = unembed(self.model, store[self.last_residual][predicting])
         mapped = [self.map(store[model_hook(block)]) for block in self.mapping] if self.map is not None else []
-        return task_logits, mapped, self.model(text_ids)
+        return answer_logits, mapped, self.model(text_ids)
+
+
+def unembed(model, residual: torch.Tensor) -> torch.Tensor:
+    """The model's logits for residuals ``[n, d_model]`` taken after its last block."""
+    final = model.ln_final(residual[None]) if model.cfg.normalization_type is not None else residual[None]
+    return apply_softcap(model.unembed(final), model.cfg.output_logits_soft_cap)[0]
+
+
+def step_losses(injector, original, batch: dict, text_ids: torch.Tensor, config: InjectionConfig,
+                roll: bool = True) -> dict[str, torch.Tensor]:
+    """The loss terms of one step: answer CE, KL to the original on text, and (TI) the alignment."""
+    with torch.no_grad():
+        original_logits = original(text_ids)
+    answer = batch["answer_mask"][:, 1:]
+    predicting = torch.cat([answer, torch.zeros_like(answer[:, :1])], dim=1)
+    answer_logits, mapped, text_logits = injector(batch["ids"], predicting, text_ids, roll)
+    terms = {"ce": answer_ce(answer_logits, batch["ids"][:, 1:][answer]),
+             "kl": kl_to_original(text_logits, original_logits)}
+    if mapped:
+        terms["alignment"] = alignment_loss(mapped, batch["targets"], batch["mask"], config.alignment_reduction)
+    return terms
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: InjectionConfig) -> LambdaLR:
+    """Linear warm-up over ``warmup_steps``, then constant or cosine decay to 0 at ``steps``."""
+    warmup, steps, cosine = config.warmup_steps, config.steps, config.lr_schedule == "cosine"
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if not cosine:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, factor)
 
 
 def _distributed() -> tuple[int, int, torch.device]:
@@ -76,84 +121,97 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
     run_dir = Path(run_dir)
     rank, world, device = _distributed()
     if rank == 0:
-        _prepare_run_dir(run_dir, config, resume)
-    if world > 1:
-        dist.barrier()
+        _check_run_dir(run_dir, config, resume)
     torch.manual_seed(config.seed)
     task = get_task(config.task)
     compiled = task.compile()
     compiled.model.to(device)
-    loaded = load_model(config.model, device=str(device), n_layers=config.tiny_layers, seed=config.seed)
+    loaded = load_model(config.model, device=str(device), **config.model_kwargs())
     mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers, config.layer_map)
+    if rank == 0:  # only now: a start that fails above leaves nothing that blocks the corrected retry
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(config.to_json())
+    if world > 1:
+        dist.barrier()
     original = copy.deepcopy(loaded.model).requires_grad_(False)
     injector = Injector(loaded.model, compiled, mapping, config.roll_at, config.method == "ti").to(device)
     groups = [{"params": injector.model.parameters(), "lr": config.lr_model}]
     if injector.map is not None:
         groups.append({"params": injector.map.parameters(), "lr": config.lr_map})
     optimizer = torch.optim.AdamW(groups)
+    scheduler = make_scheduler(optimizer, config)
     start = 0
     if resume and checkpoint.latest(run_dir) is not None:
-        start = checkpoint.load(checkpoint.latest(run_dir), injector.model, injector.map, optimizer)["step"]
+        state = checkpoint.load(checkpoint.latest(run_dir), injector.model, injector.map, optimizer)
+        start = state["step"]
+        scheduler.load_state_dict(state["scheduler"])
         _truncate_metrics(run_dir, start, rank)
     trainer = nn.parallel.DistributedDataParallel(injector) if world > 1 else injector
-    tasks = TaskBatches(task, loaded.tokenizer, compiled, min(config.train_pool, config.steps * config.task_batch),
-                        config.seed)
+    pool = None if config.prompts == "fresh" else config.train_pool
+    tasks = TaskBatches(task, loaded.tokenizer, compiled, config.seed, pool, with_targets=injector.map is not None)
     texts = TextBatches(config.text_source, loaded.tokenizer, config.text_tokens, config.seed)
+    held_out = HeldOut(task, loaded.tokenizer, compiled, config.eval_prompts, config.seed) if config.eval_every else None
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     bar = tqdm(range(start, end), initial=start, total=config.steps, disable=not progress or rank != 0,
                desc=f"{config.method} {config.task} on {loaded.name}", unit="step")
+    accuracy = None
     for step in bar:
-        batch = {k: v.to(device) for k, v in tasks(step, config.task_batch, rank, world).items()}
+        batch = _to(tasks(step, config.task_batch, rank, world), device)
         text_ids = texts(step, config.text_batch, rank, world).to(device)
-        with torch.no_grad():
-            original_logits = original(text_ids)
-            targets = _compiled_targets(compiled, batch["compiled_ids"]) if injector.map is not None else []
-        task_logits, mapped, text_logits = trainer(batch["ids"], text_ids)
-        terms = {"ce": answer_ce(task_logits, batch["ids"], batch["answer_mask"]),
-                 "kl": kl_to_original(text_logits, original_logits)}
-        if mapped:
-            terms["alignment"] = alignment_loss(mapped, targets, batch["mask"], config.alignment_reduction)
+        terms = step_losses(trainer, original, batch, text_ids, config, roll=step >= config.roll_after)
         loss = config.alpha * terms["ce"] + config.gamma * terms["kl"] + config.beta * terms.get("alignment", 0.0)
         values = {name: float(value.detach()) for name, value in {"loss": loss, **terms}.items()}
-        if not all(v == v and abs(v) != float("inf") for v in values.values()):
+        if not all(math.isfinite(v) for v in values.values()):
             last = checkpoint.latest(run_dir)
             raise WorkbenchError(f"loss is not finite at step {step} ({values}); nothing was saved for this step, "
                                  f"the last checkpoint ({last.name if last else 'none'}) is intact: lower the "
                                  "learning rates or check the inputs")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(injector.parameters(), config.grad_clip)
         optimizer.step()
+        scheduler.step()
+        record = {"step": step + 1, **values, "lr_model": scheduler.get_last_lr()[0]}
+        if held_out is not None and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
+            accuracy = record["eval_accuracy"] = held_out.accuracy(injector.model)
+        reached = bool(config.target_accuracy) and accuracy is not None and accuracy >= config.target_accuracy
         if rank == 0:
-            _log(run_dir, {"step": step + 1, **values, "time": time.time()})
-            bar.set_postfix({k: f"{v:.4f}" for k, v in values.items()})
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            _log(run_dir, {**record, "time": time.time()})
+            bar.set_postfix({**{k: f"{v:.4f}" for k, v in values.items()},
+                             **({"acc": f"{accuracy:.1%}"} if accuracy is not None else {})})
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps or reached:
                 checkpoint.save(run_dir, step + 1, injector.model, injector.map, optimizer,
-                                {"config": json.loads(config.to_json()), "mapping": mapping})
+                                {"config": json.loads(config.to_json()), "mapping": mapping,
+                                 "scheduler": scheduler.state_dict()})
+        if reached:
+            end = step + 1
+            log.warning("held-out accuracy %.1f%% reached the target %.1f%% at step %d: stopping", 100 * accuracy,
+                        100 * config.target_accuracy, end)
+            break
     bar.close()
-    return {"run_dir": str(run_dir), "step": end, "mapping": mapping, "model": loaded.name,
+    return {"run_dir": str(run_dir), "step": end, "mapping": mapping, "model": loaded.name, "accuracy": accuracy,
             "injector": injector, "tokenizer": loaded.tokenizer, "compiled": compiled, "task": task}
 
 
-@torch.no_grad()
-def _compiled_targets(compiled: CompiledModel, compiled_ids: torch.Tensor) -> list[torch.Tensor]:
-    k = compiled.n_layers
-    names = [compiled_hook(i, k) for i in range(k + 1)]
-    _, cache = compiled.model.run_with_cache(compiled_ids, names_filter=names)
-    return [cache[name][:, 1:] for name in names]
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: [t.to(device) for t in v] if isinstance(v, list) else v.to(device) for k, v in batch.items()}
 
 
-def _prepare_run_dir(run_dir: Path, config: InjectionConfig, resume: bool) -> None:
+def _check_run_dir(run_dir: Path, config: InjectionConfig, resume: bool) -> None:
     config_path = run_dir / "config.json"
-    if config_path.exists():
-        saved = json.loads(config_path.read_text())
-        ours = json.loads(config.to_json())
-        differing = {k for k in ours if k not in ("steps", "checkpoint_every") and saved.get(k) != ours[k]}
-        if not resume:
-            raise WorkbenchError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-        if differing:
-            raise WorkbenchError(f"cannot resume {run_dir} with a different configuration ({sorted(differing)})")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(config.to_json())
+    if not config_path.exists():
+        return
+    if not resume:
+        raise WorkbenchError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    saved = json.loads(InjectionConfig.from_file(config_path).to_json())
+    ours = json.loads(config.to_json())
+    # More steps change no batch (a batch depends on its step only) but do stretch a decaying schedule.
+    free = {"checkpoint_every", "eval_every"} | ({"steps"} if config.lr_schedule == "constant" else set())
+    differing = sorted(k for k in ours if k not in free and saved.get(k) != ours[k])
+    if differing:
+        raise WorkbenchError(f"cannot resume {run_dir} with a different configuration ({differing}); use the run's "
+                             "own settings (its config.json) or start a new --out")
 
 
 def _log(run_dir: Path, record: dict) -> None:

@@ -48,14 +48,16 @@ def models_dir() -> Path:
     return Path(root) / "models"
 
 
-def load_model(name_or_path: str, device: str | None = None, n_layers: int = 4, seed: int = 0) -> LoadedModel:
-    """The model ``name_or_path`` (see the module doc) with its adapted tokenizer."""
+def load_model(name_or_path: str, device: str | None = None, n_layers: int = 4, seed: int = 0, d_model: int = 64
+               ) -> LoadedModel:
+    """The model ``name_or_path`` (see the module doc) with its adapted tokenizer (``n_layers``, ``d_model``:
+    the shape of a tiny model)."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name_or_path == EMBEDDED:
         folder = smollm2_folder()
         return LoadedModel(_from_local_folder(folder, device), adapt_tokenizer(smollm2_tokenizer()), EMBEDDED)
     if name_or_path in TINY:
-        return tiny_model(name_or_path, n_layers=n_layers, seed=seed, device=device)
+        return tiny_model(name_or_path, n_layers=n_layers, d_model=d_model, seed=seed, device=device)
     if Path(name_or_path).is_dir():
         from transformers import AutoTokenizer
 
@@ -135,4 +137,5 @@ def tiny_model(kind: str, n_layers: int = 4, d_model: int = 64, seed: int = 0, d
         raise WorkbenchError(f"unknown tiny model {kind!r}; use {' or '.join(TINY)}")
     model = new_hooked_transformer(cfg)
     model.eval()
-    return LoadedModel(model, adapt_tokenizer(tokenizer), f"{kind}-{n_layers}l")
+    name = f"{kind}-{n_layers}l" if d_model == 64 else f"{kind}-{n_layers}l-{d_model}d"
+    return LoadedModel(model, adapt_tokenizer(tokenizer), name)

@@ -136,6 +136,10 @@ class Task(abc.ABC):
         """The answer text the compiled output ``value`` stands for (None: no answer token)."""
         return None if value in (END, NONE, None) else str(value)
 
+    def train_space(self) -> list[Example] | None:
+        """Every train-split example, for a task whose prompt space is small enough to list (else None)."""
+        return None
+
     answer_continuation_characters = "0123456789"  # what can extend a numeric answer (count, sum)
 
     def continues(self, piece: str) -> bool:

@@ -88,6 +88,11 @@ class IntegerSum(Task):
     def sample(self, rng: random.Random) -> Example:
         return self.make(rng.randint(0, MAX_OPERAND), rng.randint(0, MAX_OPERAND))
 
+    def train_space(self) -> list[Example]:
+        """All 451² pairs but the test split's (the paper: "all the combinations of sums of values until 450")."""
+        pairs = (self.make(a, b) for a in range(MAX_OPERAND + 1) for b in range(MAX_OPERAND + 1))
+        return [e for e in pairs if not in_test_split(e.prompt)]
+
     def suites(self) -> dict[str, Suite]:
         test_pairs, other_pairs = _cascading_by_split()
         pairs = test_pairs + other_pairs

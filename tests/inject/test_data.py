@@ -1,0 +1,64 @@
+"""Training data: fresh prompts in a seeded order, batches that depend on the step only, targets once per prompt."""
+
+import logging
+
+import pytest
+import torch
+
+from workbench.inject.data import PromptStream, TaskBatches, compiled_targets
+from workbench.models import tiny_model
+from workbench.tasks import get_task
+from workbench.tasks.base import in_test_split
+
+
+@pytest.mark.parametrize("name", ["count", "dyck"])
+def test_fresh_stream_never_repeats_and_never_leaks_test_prompts(name):
+    stream = PromptStream(get_task(name), seed=3)
+    prompts = [stream[i].prompt for i in range(3000)]
+    assert len(set(prompts)) == len(prompts)
+    assert not any(in_test_split(p) for p in prompts)
+    again = PromptStream(get_task(name), seed=3)
+    assert [again[i].prompt for i in (2999, 0, 1500)] == [prompts[2999], prompts[0], prompts[1500]]
+    assert PromptStream(get_task(name), seed=4)[0].prompt != prompts[0] or PromptStream(get_task(name), 4)[1] != stream[1]
+
+
+def test_listed_space_is_used_up_before_any_repeat_and_the_log_says_so(caplog):
+    task = get_task("sum")
+    space = task.train_space()
+    assert len(space) == len({e.prompt for e in space}) > 0.85 * 451 ** 2
+    assert not any(in_test_split(e.prompt) for e in space)
+    stream = PromptStream(task, seed=0)
+    first_pass = {stream[i].prompt for i in range(len(space))}
+    assert first_pass == {e.prompt for e in space}
+    with caplog.at_level(logging.WARNING):
+        second = stream[len(space)]
+    assert "used up" in caplog.text and "pass 2" in caplog.text
+    assert second.prompt in first_pass and second.prompt != stream[0].prompt or len(space) == 1
+
+
+def test_a_batch_depends_on_its_step_only():
+    task, tiny = get_task("count"), tiny_model("tiny-gpt2", n_layers=4)
+    compiled = task.compile()
+    long_run = TaskBatches(task, tiny.tokenizer, compiled, seed=1, with_targets=False)
+    for step in range(5):  # a run that has seen earlier steps
+        long_run(step, 8)
+    fresh = TaskBatches(task, tiny.tokenizer, compiled, seed=1, with_targets=False)
+    assert torch.equal(fresh(4, 8)["ids"], long_run(4, 8)["ids"])
+    halves = [fresh(4, 8, rank, 2)["ids"] for rank in (0, 1)]
+    assert sorted(map(tuple, torch.cat([h[:, :3] for h in halves]).tolist())) == \
+        sorted(map(tuple, long_run(4, 8)["ids"][:, :3].tolist()))
+
+
+def test_targets_are_the_compiled_residuals_at_every_layer():
+    task, tiny = get_task("count"), tiny_model("tiny-gpt2", n_layers=4)
+    compiled = task.compile()
+    batch = TaskBatches(task, tiny.tokenizer, compiled, seed=0)(0, 3)
+    assert len(batch["targets"]) == compiled.n_layers + 1
+    row = 1
+    length = int(batch["mask"][row].sum())
+    tokens = [compiled.input_vocab[i] for i in batch["compiled_ids"][row, 1: length + 1].tolist()]
+    expected = compiled.residuals(tokens)  # independent path: the compiled model's own residual API
+    for layer, name in enumerate(["blocks.0.hook_resid_pre", *(f"blocks.{i}.hook_resid_post"
+                                                               for i in range(compiled.n_layers))]):
+        assert torch.allclose(batch["targets"][layer][row, :length], torch.as_tensor(expected[name])[1:], atol=1e-5)
+    assert torch.equal(compiled_targets(compiled, batch["compiled_ids"])[-1], batch["targets"][-1])
