@@ -73,3 +73,17 @@ def test_unalignable_prompts_are_clear_errors(tokenizer):
     weird = type(weird)("1 \U0001F99C+ 2 =", " 3", (1, 2))
     with pytest.raises(WorkbenchError, match="cannot be aligned"):
         align(sum_task, weird, tokenizer)
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_appended_end_token_is_one_more_answer_token_and_changes_no_program_answer(name, tokenizer,
+                                                                                   compiled_tasks):
+    task, compiled = get_task(name), compiled_tasks[name]
+    for example in task.split("train", 20, seed=7):
+        plain = align(task, example, tokenizer, compiled.max_seq_len)
+        ended = align(task, example, tokenizer, compiled.max_seq_len, append_end=True)
+        assert ended.model_ids == plain.model_ids + [tokenizer.eos_token_id]
+        assert ended.compiled_tokens == plain.compiled_tokens + [task.filler_token]
+        assert ended.answer_positions == plain.answer_positions
+        assert ended.answer_token_positions == plain.answer_token_positions + [len(plain)]
+        assert compiled_answer(task, compiled, ended) == compiled_answer(task, compiled, plain) == example.label

@@ -44,8 +44,12 @@ def _token_texts(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> list
 
 
 def align(task: Task, example: Example, tokenizer: PreTrainedTokenizerBase, max_seq_len: int | None = None,
-          prepend_bos: bool = True) -> Alignment:
+          prepend_bos: bool = True, append_end: bool = False) -> Alignment:
     """Tokenize ``example`` and map each model token to its compiled token.
+
+    ``append_end`` adds the tokenizer's end-of-text token after the answer, as one more answer token
+    (a filler to the program, whose output there is its end of answer): training on it teaches a model
+    to stop after the answer, which strict exact match requires.
 
     Raises a ``WorkbenchError`` naming the problem when a character cannot be aligned (a token
     merging a program symbol with other text, a character the tokenizer cannot represent) or
@@ -58,9 +62,10 @@ def align(task: Task, example: Example, tokenizer: PreTrainedTokenizerBase, max_
         raise WorkbenchError(f"the tokenizer merges the end of the prompt {example.prompt!r} with the answer "
                              f"{example.answer!r}; answers must start at a token boundary")
     bos = [tokenizer.bos_token_id] if prepend_bos and tokenizer.bos_token_id is not None else []
-    ids = bos + full_ids
+    end = [tokenizer.eos_token_id] if append_end else []
+    ids = bos + full_ids + end
     texts = _token_texts(tokenizer, ids)
-    for text in texts[len(bos):]:
+    for text in texts[len(bos): len(ids) - len(end)]:
         if "\ufffd" in text:
             bad = next((c for c in example.text if c not in "".join(texts)), "?")
             raise WorkbenchError(f"character {bad!r} in {example.text!r} cannot be aligned: the tokenizer splits it "
@@ -68,10 +73,12 @@ def align(task: Task, example: Example, tokenizer: PreTrainedTokenizerBase, max_
     if len(ids) > limit:
         raise WorkbenchError(f"prompt is {len(ids)} model tokens but the compiled {task.name} program has a context "
                              f"of {limit}; shorten the prompt or compile with a larger max_seq_len")
-    compiled = [task.filler_token] * len(bos) + [task.checked_compiled_token(t) for t in texts[len(bos):]]
+    compiled = [task.filler_token] * len(bos) + [task.checked_compiled_token(t)
+                                                 for t in texts[len(bos): len(ids) - len(end)]]
+    compiled += [task.filler_token] * len(end)
     n_prompt = len(bos) + len(prompt_ids)
     return Alignment(model_ids=ids, model_tokens=texts, compiled_tokens=compiled, n_prompt=n_prompt,
-                     answer_positions=predicting_positions(texts, n_prompt))
+                     answer_positions=predicting_positions(texts[: len(ids) - len(end)], n_prompt))
 
 
 def compiled_answer(task: Task, compiled: CompiledModel, alignment: Alignment) -> str:

@@ -26,7 +26,7 @@ def load_run(run_dir: str | Path, original: bool = False) -> tuple[LoadedModel, 
         raise WorkbenchError(f"{run_dir} is not a run folder (no config.json); create one with "
                              f"`workbench train --out {run_dir} ...`")
     config = InjectionConfig.from_file(run_dir / "config.json")
-    loaded = load_model(config.model, n_layers=config.tiny_layers, seed=config.seed)
+    loaded = load_model(config.model, **config.model_kwargs())
     if original:
         return loaded, config, 0
     folder = checkpoint.latest(run_dir)

@@ -27,6 +27,7 @@ class InjectionConfig:
     alignment_reduction: Literal["sum", "mean"] = "sum"  # the paper's code sums layer terms; its text writes a mean
     layer_map: Literal["paper", "spread"] = "paper"  # model block m_i ↔ compiled layer i
     roll_at: str = "after_last"  # 'after_last' = blocks.{m_k}.hook_resid_post (the paper's code), or a hook name
+    supervise_end: bool = False  # also train the end-of-text token after the answer (the paper: answer tokens only)
     roll_after: int = 0  # steps without the roll first, so the map can find the answer subspace before it is enforced
     text_source: str = "brown"  # 'brown' (offline default), 'fineweb' (hub), or a local file/folder
     seed: int = 42

@@ -75,8 +75,9 @@ class TaskBatches:
     prompt, when its batch is built."""
 
     def __init__(self, task: Task, tokenizer, compiled: CompiledModel, seed: int, pool_size: int | None = None,
-                 with_targets: bool = True):
+                 with_targets: bool = True, supervise_end: bool = False):
         self.task, self.tokenizer, self.compiled, self.with_targets = task, tokenizer, compiled, with_targets
+        self.supervise_end = supervise_end
         self.examples = PromptStream(task, seed) if pool_size is None else task.split("train", pool_size, seed=seed)
         self.cycle = None if pool_size is None else pool_size
 
@@ -84,7 +85,8 @@ class TaskBatches:
         start = step * size
         indices = [start + i for i in range(rank, size, world)]
         rows = [self.examples[i % self.cycle if self.cycle else i] for i in indices]
-        alignments = [align(self.task, e, self.tokenizer, self.compiled.max_seq_len) for e in rows]
+        alignments = [align(self.task, e, self.tokenizer, self.compiled.max_seq_len, append_end=self.supervise_end)
+                      for e in rows]
         batch = task_batch(alignments, self.compiled, self.tokenizer)
         if self.with_targets:
             batch["targets"] = compiled_targets(self.compiled, batch["compiled_ids"])

@@ -148,7 +148,8 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
         _truncate_metrics(run_dir, start, rank)
     trainer = nn.parallel.DistributedDataParallel(injector) if world > 1 else injector
     pool = None if config.prompts == "fresh" else config.train_pool
-    tasks = TaskBatches(task, loaded.tokenizer, compiled, config.seed, pool, with_targets=injector.map is not None)
+    tasks = TaskBatches(task, loaded.tokenizer, compiled, config.seed, pool, with_targets=injector.map is not None,
+                        supervise_end=config.supervise_end)
     texts = TextBatches(config.text_source, loaded.tokenizer, config.text_tokens, config.seed)
     held_out = HeldOut(task, loaded.tokenizer, compiled, config.eval_prompts, config.seed) if config.eval_every else None
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
