@@ -1,3 +1,5 @@
+"""Shared by the tests (tests/) and the doctests of the package (workbench/, --doctest-modules)."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

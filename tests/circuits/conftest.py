@@ -4,7 +4,13 @@ from transformer_lens import HookedTransformerConfig
 
 from workbench.compiled.bridge import new_hooked_transformer
 
-TRUE_EDGES = {"input->a0.h0.v", "a0.h0->a1.h0.v", "a1.h0->output"}
+TRUE_EDGES = frozenset({"input->a0.h0.v", "a0.h0->a1.h0.v", "a1.h0->output"})
+
+
+@pytest.fixture(scope="session")
+def true_edges():
+    """The edges of ``hand_built``'s only working path (a fixture: tests never import conftest by name)."""
+    return TRUE_EDGES
 
 
 @pytest.fixture(scope="session")

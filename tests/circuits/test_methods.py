@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from conftest import TRUE_EDGES
 
 from workbench.circuits import METHODS, Experiment, build_graph, get_methods, tier1
 from workbench.circuits.benchmark import benchmark, compiled_target
@@ -15,13 +14,14 @@ from workbench.errors import WorkbenchError
 
 
 @pytest.mark.parametrize("ablation", ["zero", "mean", "resample"])
-def test_edge_methods_rank_the_true_edges_first_on_the_hand_built_model(hand_built, hand_built_data, ablation):
+def test_edge_methods_rank_the_true_edges_first_on_the_hand_built_model(hand_built, hand_built_data, true_edges,
+                                                                       ablation):
     graph = build_graph(hand_built)
     experiment = Experiment(hand_built, graph, *hand_built_data, ablation=ablation)
     for name in ("acdc", "eap", "eap-ig"):
         scores = METHODS[name](experiment)
         ranked = [graph.edge_names[i] for i in np.argsort(-scores.edges, kind="stable")]
-        assert set(ranked[:3]) == TRUE_EDGES, (name, ranked[:5])
+        assert set(ranked[:3]) == true_edges, (name, ranked[:5])
         assert scores.edges[np.argsort(-scores.edges)[3]] < scores.edges[np.argsort(-scores.edges)[2]]
 
 
@@ -36,13 +36,13 @@ def test_node_patching_ranks_the_true_heads_first_on_the_hand_built_model(hand_b
     assert by_name["input->a0.h0.q"] == by_name["input->a0.h0.v"] > 0
 
 
-def test_eap_is_the_gradient_of_the_patched_metric(hand_built, hand_built_data):
+def test_eap_is_the_gradient_of_the_patched_metric(hand_built, hand_built_data, true_edges):
     """EAP's scores equal finite differences of the metric in each edge's coefficient."""
     graph = build_graph(hand_built)
     experiment = Experiment(hand_built, graph, *hand_built_data, ablation="resample")
     scores = eap(experiment).edges
     base, step = float(experiment.loss()), 1e-3
-    for e in [graph.edge_names.index(name) for name in TRUE_EDGES] + [0, 5]:
+    for e in [graph.edge_names.index(name) for name in true_edges] + [0, 5]:
         a = torch.zeros(experiment.n_edges, dtype=torch.float64)
         a[e] = step
         finite = (float(experiment.loss(a.float())) - base) / step

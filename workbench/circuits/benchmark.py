@@ -5,7 +5,7 @@ three tasks or any tracr library program, head level, zero ablation by default) 
 injected TI run (tier 2: layer level, resample ablation by default).
 
 >>> target = compiled_target("reverse")
->>> summary, per_resample, curves = benchmark(target, "eap,random", resamples=2, n=8)
+>>> summary, per_resample, curves = benchmark(target, "eap,random", resamples=1, n=4)
 >>> bool(summary.loc["eap", "edge_auc"] > summary.loc["random", "edge_auc"])
 True
 """

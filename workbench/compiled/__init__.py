@@ -1,7 +1,7 @@
 """Stage ``compiled``: tracr compile → exact ``HookedTransformer`` with a labelled residual basis.
 
 >>> from workbench.compiled import compile_lib
->>> compile_lib("reverse", use_cache=False).run(list("abc"))
+>>> compile_lib("reverse").run(list("abc"))
 ['c', 'b', 'a']
 """
 

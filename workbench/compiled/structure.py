@@ -7,7 +7,7 @@ Circuit ground truth (``workbench.circuits.truth``) is derived from it, never fr
 or from a discovery method's run.
 
 >>> from workbench.compiled import compile_lib
->>> [c.name for c in compile_lib("reverse", use_cache=False).components]
+>>> [c.name for c in compile_lib("reverse").components]
 ['a0.h0', 'm0', 'm1', 'm2', 'a3.h0']
 """
 
