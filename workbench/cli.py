@@ -72,7 +72,7 @@ def _tasks(args: argparse.Namespace) -> None:
 TRAIN_FIELDS = ("task", "model", "method", "steps", "task_batch", "text_batch", "text_tokens", "lr_model", "lr_map",
                 "checkpoint_every", "layer_map", "seed", "alignment_reduction", "tiny_layers", "tiny_d_model",
                 "lr_schedule", "warmup_steps", "grad_clip", "eval_every", "eval_prompts", "target_accuracy",
-                "roll_after", "prompts", "train_pool")
+                "roll_after", "prompts", "train_pool", "supervise_end")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -312,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--grad-clip", type=float, help="max gradient norm (0: none)")
     p.add_argument("--roll-after", type=int, help="steps trained without the roll first (TI)")
+    p.add_argument("--supervise-end", action=argparse.BooleanOptionalAction, default=None,
+                   help="also train the end-of-text token after the answer (teaches a model to stop)")
     p.add_argument("--eval-every", type=int, help="steps between held-out accuracy checks (0: none)")
     p.add_argument("--eval-prompts", type=int, help="held-out test prompts per check")
     p.add_argument("--target-accuracy", type=float, help="stop once the held-out accuracy reaches it (0: never)")

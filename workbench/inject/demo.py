@@ -43,7 +43,7 @@ def run_demo(out: Path, **overrides) -> dict:
           "working (losses fall, variables decode through the map), not the paper's final accuracy.")
     task = get_task(config.task)
     examples = task.split("test", N_EVAL, seed=config.seed)
-    original = load_model(config.model, n_layers=config.tiny_layers, seed=config.seed)
+    original = load_model(config.model, **config.model_kwargs())
     before = answer_accuracy(original.model, original.tokenizer, task, examples)
     del original
     result = train(config, out, resume=True)
