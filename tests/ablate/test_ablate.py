@@ -58,3 +58,20 @@ def test_decoded_agreement_is_reported_per_variable_and_layer(injected):
     assert table.iloc[:, 0][["tokens", "indices"]].notna().all()
     assert table.loc[compiled.output_variable].iloc[:-1].isna().all()
     assert table.loc["tokens"].iloc[-1] > 0.9  # the map recovers the compiled tokens after training
+
+
+def test_agreement_does_not_depend_on_the_scale_the_cosine_loss_leaves_free(injected):
+    import copy
+
+    import torch
+
+    compiled, task, injector = injected["compiled"], injected["task"], injected["injector"]
+    examples = task.split("test", 10)
+    scaled = copy.deepcopy(injector.map)
+    with torch.no_grad():
+        scaled.weight *= 7.0
+        scaled.bias *= 7.0
+    tables = [agreement(injector.model, linear_map, injected["tokenizer"], task, compiled, examples,
+                        injected["mapping"]) for linear_map in (injector.map, scaled)]
+    assert tables[0].equals(tables[1])
+    assert tables[0].loc["one"].min() > 0.9  # the constant direction, read at the compiled scale

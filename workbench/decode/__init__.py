@@ -63,7 +63,11 @@ def mapped_residuals(model, linear_map, ids: torch.Tensor, mapping: Sequence[int
 def agreement(model, linear_map, tokenizer, task, compiled: CompiledModel, examples, mapping: Sequence[int]
               ) -> pd.DataFrame:
     """Share of (prompt, position) where the decoded variable equals the compiled model's value,
-    per variable (rows) and aligned layer (columns); blank where the variable is not yet computed."""
+    per variable (rows) and aligned layer (columns); blank where the variable is not yet computed.
+
+    Categorical: the argmax over the variable's dims. Numerical: within half the true value (at least
+    0.05), read after scaling the mapped residual to the compiled residual's norm at that position,
+    since the cosine alignment loss fixes directions, not lengths."""
     alignments = [align(task, e, tokenizer, compiled.max_seq_len) for e in examples]
     ids, compiled_ids, mask = batch(alignments, compiled, pad_id(tokenizer))
     device = next(model.parameters()).device
@@ -75,12 +79,15 @@ def agreement(model, linear_map, tokenizer, task, compiled: CompiledModel, examp
                           dtype=float)
     for i, column in enumerate(result.columns):
         truth_residual = cache[compiled_hook(i, k)][:, 1:]
+        # The alignment loss is a cosine: it leaves each position's scale free. Numbers are read at the
+        # compiled residual's scale (argmax, for categorical variables, needs no scale).
+        scale = truth_residual.norm(dim=-1, keepdim=True) / mapped[i].norm(dim=-1, keepdim=True).clamp(min=1e-6)
         for variable in variables:
             dims = compiled.dims_of(variable)
             truth, guess = truth_residual[..., dims], mapped[i][..., dims]
             if compiled.is_numerical(variable):
                 defined = mask.to(device)
-                hits = (guess[..., 0] - truth[..., 0]).abs() < 0.5 * truth[..., 0].abs().clamp(min=0.1)
+                hits = (scale[..., 0] * guess[..., 0] - truth[..., 0]).abs() < 0.5 * truth[..., 0].abs().clamp(min=0.1)
             else:
                 defined = mask.to(device) & (truth.max(-1).values > 0.5)
                 hits = guess.argmax(-1) == truth.argmax(-1)

@@ -31,10 +31,11 @@ class HeldOut:
         self.continuing = continuation_ids(task, tokenizer)
 
     @torch.no_grad()
-    def correct(self, model) -> torch.Tensor:
+    def correct(self, model, chunk: int = 16) -> torch.Tensor:
         device = next(model.parameters()).device
         ids = self.batch["ids"]
-        predicted = model(ids.to(device)).argmax(-1).cpu()
+        # In chunks: full logits of a large vocabulary are ~10 MB per prompt.
+        predicted = torch.cat([model(part.to(device)).argmax(-1).cpu() for part in ids.split(chunk)])
         answer = self.batch["answer_mask"][:, 1:]
         answer_ok = ((predicted[:, :-1] == ids[:, 1:]) | ~answer).all(dim=1)
         last = self.batch["mask"].sum(dim=1) - 1
