@@ -5,7 +5,7 @@ import logging
 import pytest
 import torch
 
-from workbench.inject.data import PromptStream, TaskBatches, compiled_targets
+from workbench.inject.data import CompiledTargets, PromptStream, TaskBatches, compiled_targets
 from workbench.models import tiny_model
 from workbench.tasks import get_task
 from workbench.tasks.base import in_test_split
@@ -49,8 +49,9 @@ def test_a_batch_depends_on_its_step_only():
         sorted(map(tuple, long_run(4, 8)["ids"][:, :3].tolist()))
 
 
-def test_targets_are_the_compiled_residuals_at_every_layer():
-    task, tiny = get_task("count"), tiny_model("tiny-gpt2", n_layers=4)
+@pytest.mark.parametrize("name", ["count", "sum", "dyck"])
+def test_targets_are_the_compiled_residuals_at_every_layer(name):
+    task, tiny = get_task(name), tiny_model("tiny-gpt2", n_layers=4)
     compiled = task.compile()
     batch = TaskBatches(task, tiny.tokenizer, compiled, seed=0)(0, 3)
     assert len(batch["targets"]) == compiled.n_layers + 1
@@ -58,7 +59,11 @@ def test_targets_are_the_compiled_residuals_at_every_layer():
     length = int(batch["mask"][row].sum())
     tokens = [compiled.input_vocab[i] for i in batch["compiled_ids"][row, 1: length + 1].tolist()]
     expected = compiled.residuals(tokens)  # independent path: the compiled model's own residual API
-    for layer, name in enumerate(["blocks.0.hook_resid_pre", *(f"blocks.{i}.hook_resid_post"
+    for layer, hook in enumerate(["blocks.0.hook_resid_pre", *(f"blocks.{i}.hook_resid_post"
                                                                for i in range(compiled.n_layers))]):
-        assert torch.allclose(batch["targets"][layer][row, :length], torch.as_tensor(expected[name])[1:], atol=1e-5)
-    assert torch.equal(compiled_targets(compiled, batch["compiled_ids"])[-1], batch["targets"][-1])
+        # float32 rounding of tracr's steep MLPs (the reference) is ~5e-4; a flipped value would be ~1
+        assert torch.allclose(batch["targets"][layer][row, :length], torch.as_tensor(expected[hook])[1:], atol=1e-3)
+    # the pruned float64 forward pass equals the compiled model's own, at every layer and position
+    for lean, full in zip(batch["targets"], compiled_targets(compiled, batch["compiled_ids"])):
+        assert torch.allclose(lean, full, atol=1e-3)
+    assert CompiledTargets(compiled).prune == (name in ("sum", "dyck"))  # where padding is most of the work

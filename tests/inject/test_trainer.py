@@ -159,6 +159,9 @@ def test_early_stop_at_the_target_accuracy_saves_the_stopping_step(tmp_path, mon
     metrics = _metrics(run)
     assert [m["step"] for m in metrics if "eval_accuracy" in m] == [2, 4, 6]
     assert (run / "checkpoints" / "step_0000006").exists()
+    resumed = train(InjectionConfig(**SMALL, steps=50, eval_every=2, target_accuracy=0.95, checkpoint_every=100),
+                    run, progress=False, resume=True)
+    assert resumed["step"] == 6 and len(_metrics(run)) == 6  # a run that reached its target trains no more
 
 
 def test_failed_start_leaves_nothing_that_blocks_the_retry(tmp_path):

@@ -3,6 +3,7 @@ exactly the data an uninterrupted one would, whatever ``steps`` it was started w
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 
@@ -76,8 +77,9 @@ class TaskBatches:
 
     def __init__(self, task: Task, tokenizer, compiled: CompiledModel, seed: int, pool_size: int | None = None,
                  with_targets: bool = True, supervise_end: bool = False):
-        self.task, self.tokenizer, self.compiled, self.with_targets = task, tokenizer, compiled, with_targets
+        self.task, self.tokenizer, self.compiled = task, tokenizer, compiled
         self.supervise_end = supervise_end
+        self.targets = CompiledTargets(compiled) if with_targets else None
         self.examples = PromptStream(task, seed) if pool_size is None else task.split("train", pool_size, seed=seed)
         self.cycle = None if pool_size is None else pool_size
 
@@ -88,18 +90,58 @@ class TaskBatches:
         alignments = [align(self.task, e, self.tokenizer, self.compiled.max_seq_len, append_end=self.supervise_end)
                       for e in rows]
         batch = task_batch(alignments, self.compiled, self.tokenizer)
-        if self.with_targets:
-            batch["targets"] = compiled_targets(self.compiled, batch["compiled_ids"])
+        if self.targets is not None:
+            batch["targets"] = self.targets(batch["compiled_ids"])
         return batch
 
 
-@torch.no_grad()
+class CompiledTargets:
+    """The compiled residual after 0..k compiled blocks, BOS dropped (aligned with model positions).
+
+    tracr pads every layer's MLP to the widest one (dyck's per-family SequenceMaps make all six
+    layers 7,203 wide, mostly zeros). Where that padding is most of the work, each MLP keeps only
+    its hidden units that write something, computed in float64: tracr's MLPs discretise with slopes
+    of ~1e4, so float32 rounding in another summation order than the unpruned product's can flip a
+    value. Elsewhere the compiled model's own forward pass is used. Both agree within the float32
+    model's rounding (tested).
+    """
+
+    def __init__(self, compiled: CompiledModel):
+        self.compiled = compiled
+        keep = [(block.mlp.W_out.abs().sum(dim=1) > 0).nonzero().squeeze(1) for block in compiled.model.blocks]
+        self.prune = sum(map(len, keep)) < 0.5 * compiled.model.cfg.d_mlp * compiled.n_layers
+        if not self.prune:
+            return
+        if compiled.model.cfg.normalization_type is not None or compiled.model.cfg.act_fn != "relu":
+            raise ValueError("a tracr model has no normalisation and ReLU MLPs")
+        model = self.model = copy.deepcopy(compiled.model).to(torch.float64)
+        model.cfg.dtype = torch.float64
+        self.mlps = [(block.mlp.W_in[:, units].detach(), block.mlp.b_in[units].detach(),
+                      block.mlp.W_out[units].detach(), block.mlp.b_out.detach())
+                     for block, units in zip(model.blocks, keep)]
+
+    @torch.no_grad()
+    def __call__(self, compiled_ids: torch.Tensor) -> list[torch.Tensor]:
+        if not self.prune:
+            return compiled_targets(self.compiled, compiled_ids)
+        model = self.model
+        ids = compiled_ids.to(model.W_E.device)
+        residual = model.embed(ids) + model.pos_embed(ids)
+        out = [residual[:, 1:]]
+        for block, (w_in, b_in, w_out, b_out) in zip(model.blocks, self.mlps):
+            residual = residual + block.attn(query_input=residual, key_input=residual, value_input=residual)
+            residual = residual + torch.relu(residual @ w_in + b_in) @ w_out + b_out
+            out.append(residual[:, 1:])
+        return [r.float() for r in out]
+
+
 def compiled_targets(compiled: CompiledModel, compiled_ids: torch.Tensor) -> list[torch.Tensor]:
-    """The compiled residual after 0..k compiled blocks, BOS dropped (aligned with model positions)."""
+    """The compiled residual after 0..k compiled blocks through the compiled model's own forward pass."""
     k = compiled.n_layers
     names = [compiled_hook(i, k) for i in range(k + 1)]
     device = next(compiled.model.parameters()).device
-    _, cache = compiled.model.run_with_cache(compiled_ids.to(device), names_filter=names, return_type=None)
+    with torch.no_grad():
+        _, cache = compiled.model.run_with_cache(compiled_ids.to(device), names_filter=names, return_type=None)
     return [cache[name][:, 1:] for name in names]
 
 

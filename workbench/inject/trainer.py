@@ -128,6 +128,7 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
     compiled.model.to(device)
     loaded = load_model(config.model, device=str(device), **config.model_kwargs())
     mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers, config.layer_map)
+    texts = TextBatches(config.text_source, loaded.tokenizer, config.text_tokens, config.seed)
     if rank == 0:  # only now: a start that fails above leaves nothing that blocks the corrected retry
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(config.to_json())
@@ -150,12 +151,13 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
     pool = None if config.prompts == "fresh" else config.train_pool
     tasks = TaskBatches(task, loaded.tokenizer, compiled, config.seed, pool, with_targets=injector.map is not None,
                         supervise_end=config.supervise_end)
-    texts = TextBatches(config.text_source, loaded.tokenizer, config.text_tokens, config.seed)
     held_out = HeldOut(task, loaded.tokenizer, compiled, config.eval_prompts, config.seed) if config.eval_every else None
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+    accuracy = _accuracy_at(run_dir, start) if start else None
+    if config.target_accuracy and accuracy is not None and accuracy >= config.target_accuracy:
+        end = start  # the run stopped at its target: resuming it trains nothing more
     bar = tqdm(range(start, end), initial=start, total=config.steps, disable=not progress or rank != 0,
                desc=f"{config.method} {config.task} on {loaded.name}", unit="step")
-    accuracy = None
     for step in bar:
         batch = _to(tasks(step, config.task_batch, rank, world), device)
         text_ids = texts(step, config.text_batch, rank, world).to(device)
@@ -213,6 +215,13 @@ def _check_run_dir(run_dir: Path, config: InjectionConfig, resume: bool) -> None
     if differing:
         raise WorkbenchError(f"cannot resume {run_dir} with a different configuration ({differing}); use the run's "
                              "own settings (its config.json) or start a new --out")
+
+
+def _accuracy_at(run_dir: Path, step: int) -> float | None:
+    """The held-out accuracy logged at ``step`` (None if that step had no check)."""
+    path = run_dir / "metrics.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return next((r.get("eval_accuracy") for r in records if r["step"] == step), None)
 
 
 def _log(run_dir: Path, record: dict) -> None:
