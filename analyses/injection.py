@@ -1,0 +1,105 @@
+"""Injected runs at the CPU presets: test accuracy (strict and lenient), OOD suites, decoded-variable
+agreement per aligned layer, perplexity change, and accuracy-vs-step curves.
+
+    python analyses/injection.py [--runs runs/presets] [--n 200] [--ppl-lines 100]
+
+Reads every run folder ``RUNS/<preset>/<task>_<method>`` (made by ``python benchmarks/inject_bench.py``)
+→ results/injection.csv, results/injection.md, results/injection_curves.html. A run below 90 % strict
+test accuracy is marked FAILED: it does not compute its program, so nothing decoded from it is a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tables import RESULTS  # noqa: E402
+
+from workbench.decode import agreement  # noqa: E402
+from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
+from workbench.evaluate.runs import load_run, load_trained_map, task_table  # noqa: E402
+from workbench.tasks import get_task  # noqa: E402
+
+PASS = 0.90
+
+
+def training_seconds(metrics: pd.DataFrame) -> float:
+    """Wall-clock of the logged steps; gaps over a minute (a resumed run's pause) are not counted."""
+    gaps = metrics["time"].diff().dropna()
+    return float(gaps[gaps < 60].sum())
+
+
+def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
+    loaded, config, step = load_run(run_dir)
+    task = get_task(config.task)
+    table = task_table(loaded, task, n, list(task.suites()))
+    metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
+    original, _, _ = load_run(run_dir, original=True)
+    ppl_before = perplexity(original.model, original.tokenizer, lines)["per_line_ppl"]
+    ppl_after = perplexity(loaded.model, loaded.tokenizer, lines)["per_line_ppl"]
+    test = table.iloc[0]
+    row = {"task": config.task, "model": loaded.name, "method": config.method, "steps": step,
+           "train_minutes": round(training_seconds(metrics) / 60, 1),
+           "test_strict": test.model_accuracy, "test_lenient": test.model_accuracy_lenient,
+           "compiled_test": test.compiled_accuracy,
+           **{f"ood_{r.set}": r.model_accuracy for r in table.iloc[1:].itertuples()},
+           "ppl_original": round(ppl_before, 2), "ppl_after": round(ppl_after, 2),
+           "ppl_change_pct": round(100 * (ppl_after / ppl_before - 1), 1)}
+    if config.method == "ti":
+        loaded, _, linear_map, mapping, _ = load_trained_map(run_dir)
+        compiled = task.compile()
+        table = agreement(loaded.model, linear_map, loaded.tokenizer, task, compiled, task.split("test", n), mapping)
+        for i, column in enumerate(table.columns):
+            row[f"agreement_layer{i}"] = table[column].mean()
+        row["agreement_mean"] = float(table.stack().mean())  # every variable at every aligned layer
+    row["verdict"] = "injected" if row["test_strict"] >= PASS else f"FAILED (< {PASS:.0%} on its task)"
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=Path, default=Path("runs/presets"))
+    parser.add_argument("--n", type=int, default=200, help="test prompts per split/suite")
+    parser.add_argument("--ppl-lines", type=int, default=100)
+    args = parser.parse_args()
+    folders = sorted(p.parent for p in args.runs.glob("*/*/config.json"))
+    if not folders:
+        raise SystemExit(f"no runs under {args.runs}; train them with `python benchmarks/inject_bench.py`")
+    lines, corpus = shakespeare_lines(None, args.ppl_lines)
+    rows, curves = [], []
+    for folder in folders:
+        print(f"evaluating {folder}", flush=True)
+        rows.append({"preset": folder.parent.name, **evaluate(folder, args.n, lines)})
+        metrics = pd.read_json(folder / "metrics.jsonl", lines=True)
+        if "eval_accuracy" in metrics:
+            points = metrics.dropna(subset=["eval_accuracy"])[["step", "eval_accuracy"]]
+            curves.append(points.assign(run=f"{folder.parent.name}/{folder.name}"))
+    table = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    table.to_csv(RESULTS / "injection.csv", index=False)
+    shown = table.copy()
+    for column in [c for c in shown if c.startswith(("test_", "compiled_", "ood_", "agreement_"))]:
+        shown[column] = (100 * shown[column]).round(1)
+    (RESULTS / "injection.md").write_text(
+        "# Injected runs at the CPU presets\n\n"
+        f"Accuracy: strict greedy exact match in % ({args.n} prompts per set; lenient = answer tokens only); "
+        "agreement: share of (prompt, position) where the variable decoded through the map equals the compiled "
+        f"program's, in %, per aligned layer and averaged over every variable at every layer; perplexity: mean "
+        f"per-line perplexity on {corpus} ({args.ppl_lines} lines). Regenerate: `python analyses/injection.py`.\n\n"
+        + shown.to_markdown(index=False) + "\n")
+    if curves:
+        figure = px.line(pd.concat(curves), x="step", y="eval_accuracy", color="run", markers=True,
+                         title="Held-out strict accuracy during training")
+        figure.write_html(RESULTS / "injection_curves.html", include_plotlyjs="cdn")
+    print(shown.to_string(index=False))
+    print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_curves.html")
+
+
+if __name__ == "__main__":
+    main()

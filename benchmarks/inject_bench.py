@@ -1,0 +1,81 @@
+"""Time to inject: trains each task at a CPU preset (TI and the FT+KL baseline at the same budget)
+and records when the held-out strict accuracy first reaches the target.
+
+    python benchmarks/inject_bench.py [--preset tiny] [--tasks count,sum,dyck] [--methods ti,ft] [--runs runs/presets]
+
+Each run goes to RUNS/<preset>/<task>_<method> (an unfinished one is resumed, a finished one is
+only read), so the command can be re-run after an interruption. Writes
+benchmarks/results/inject.csv: steps and minutes to the target (empty when never reached),
+the last held-out accuracy and the total training time. `python analyses/injection.py` then
+evaluates the same runs in full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.inject import checkpoint
+from workbench.inject.config import InjectionConfig
+from workbench.inject.presets import preset
+from workbench.inject.trainer import train
+
+RESULTS = Path(__file__).parent / "results" / "inject.csv"
+TARGETS = {"tiny": 0.95, "smollm2": 0.90}
+
+
+def finished(run_dir: Path, config: InjectionConfig) -> bool:
+    last = checkpoint.latest(run_dir)
+    if last is None:
+        return False
+    state = json.loads((last / "state.json").read_text())
+    metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
+    stopped = config.target_accuracy and metrics["eval_accuracy"].dropna().ge(config.target_accuracy).any()
+    return state["step"] >= config.steps or bool(stopped)
+
+
+def summary(run_dir: Path, target: float) -> dict:
+    metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
+    gaps = metrics["time"].diff().fillna(0)
+    metrics["seconds"] = gaps.where(gaps < 60, 0).cumsum()  # a resumed run's pause is not training time
+    evals = metrics.dropna(subset=["eval_accuracy"]) if "eval_accuracy" in metrics else metrics.iloc[:0]
+    hit = evals[evals["eval_accuracy"] >= target]
+    return {"steps_to_target": int(hit["step"].iloc[0]) if len(hit) else None,
+            "minutes_to_target": round(hit["seconds"].iloc[0] / 60, 1) if len(hit) else None,
+            "last_eval_accuracy": float(evals["eval_accuracy"].iloc[-1]) if len(evals) else None,
+            "steps": int(metrics["step"].iloc[-1]), "minutes": round(metrics["seconds"].iloc[-1] / 60, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="tiny", choices=sorted(TARGETS))
+    parser.add_argument("--tasks", default="count,sum,dyck")
+    parser.add_argument("--methods", default="ti,ft")
+    parser.add_argument("--runs", type=Path, default=Path("runs/presets"))
+    args = parser.parse_args()
+    target = TARGETS[args.preset]
+    rows = []
+    for task in args.tasks.split(","):
+        for method in args.methods.split(","):
+            config = InjectionConfig(**{**preset(args.preset, task), "task": task, "method": method})
+            run_dir = args.runs / args.preset / f"{task}_{method}"
+            if not finished(run_dir, config):
+                print(f"training {run_dir}", flush=True)
+                train(config, run_dir, resume=True)
+            rows.append({"preset": args.preset, "task": task, "method": method, "model": config.model,
+                         "target": target, **summary(run_dir, target)})
+            print(rows[-1], flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(rows)
+    if RESULTS.exists():  # keep the other presets' rows
+        previous = pd.read_csv(RESULTS)
+        table = pd.concat([previous[previous["preset"] != args.preset], table], ignore_index=True)
+    table.to_csv(RESULTS, index=False)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
