@@ -2,7 +2,8 @@
 
 ``run/checkpoints/step_000100/`` is written under a temporary name and renamed into place,
 then ``run/checkpoints/latest`` is replaced atomically; a manifest of SHA-256 sums lets a
-truncated or corrupt checkpoint be refused instead of loaded. The last two are kept.
+truncated or corrupt checkpoint be refused instead of loaded. The last two are kept; a staging
+folder left by a writer killed mid-write is never loaded and is removed by the next save.
 
 Every file is safetensors or JSON, so loading a run folder someone sent you runs no code
 (``torch.load`` unpickles): the optimizer's per-parameter tensors go to
@@ -165,6 +166,8 @@ def save(run_dir: Path, step: int, model, mapping_module, optimizer, extra: dict
     os.replace(pointer, root / "latest")
     for old in step_folders(run_dir)[:-KEEP]:
         shutil.rmtree(old)
+    for stale in root.glob(".step_*"):  # staging folders of writers killed mid-write (one writer per run)
+        shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
