@@ -93,7 +93,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from workbench.inject.demo import run_demo
+    from workbench.demo import run_demo
 
     run_demo(args.out, **({"steps": args.steps} if args.steps else {}))
 
