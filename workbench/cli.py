@@ -264,11 +264,19 @@ def _fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+
+
+def _one_line(text: str) -> str:
+    """``text`` with each line break escaped (``\\n``): a message quoting an argument stays one line."""
+    return "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in text)
+
+
 class _Parser(argparse.ArgumentParser):
     """Argument errors are one line on stderr (problem, then where the usage is) and exit code 2."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {self.prog}: {message}; see `{self.prog} --help`\n")
+        self.exit(2, f"error: {self.prog}: {_one_line(message)}; see `{self.prog} --help`\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -396,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.run(args)
     except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     return 0
 

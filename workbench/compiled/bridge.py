@@ -140,7 +140,11 @@ class CompiledModel:
         index = {t: i for i, t in enumerate(self.input_vocab)}
         ids = [index[self.bos]]
         for position, token in enumerate(tokens):
-            if token not in index or token in (self.bos, self.pad):
+            try:
+                known = token in index and token not in (self.bos, self.pad)
+            except TypeError:  # unhashable (a list, a dict, ...): never a vocab token
+                known = False
+            if not known:
                 raise WorkbenchError(
                     f"token {token!r} at position {position} is not in the compiled vocab {self.vocab!r}"
                 )
