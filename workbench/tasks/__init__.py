@@ -13,7 +13,8 @@ from workbench.tasks.count import CountX
 from workbench.tasks.dyck import ShuffleDyck
 from workbench.tasks.sum import IntegerSum
 
-TASKS: dict[str, Task] = {task.name: task for task in (ShuffleDyck(), CountX(), IntegerSum())}
+TASKS: dict[str, Task] = {task.name: task for task in (ShuffleDyck(), CountX(), IntegerSum(),
+                                                        ShuffleDyck(algorithm="paper"))}
 
 
 def get_task(name: str) -> Task:

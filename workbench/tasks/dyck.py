@@ -16,6 +16,10 @@ DISTRIBUTIONS = {
     "paper": "half balanced, half random incorrect strings of 5..30 uniform brackets (the paper's code)",
     "near_miss": "half balanced, half one-edit near misses of balanced strings (2..30 brackets)",
 }
+PROGRAMS = {
+    "prefix": "this project's program: per-family states, Yes/No at every position (task 'dyck')",
+    "paper": "the paper's Algorithm 1, Figure 6's variables, final_result at the answer marker (task 'dyck-paper')",
+}
 
 
 def is_shuffle_dyck(brackets: str, pairs=PAIRS + ("<>",)) -> bool:
@@ -100,13 +104,22 @@ class ShuffleDyck(Task):
     symbol_characters = "(){}[]<>"
     prompt_example = "Are parentheses here correctly matched? []{()}.Answer: Yes"
 
-    def __init__(self, distribution: str = "paper"):
-        """``distribution`` picks the training generator, one of :data:`DISTRIBUTIONS`."""
+    def __init__(self, distribution: str = "paper", algorithm: str = "prefix"):
+        """``distribution`` picks the training generator, one of :data:`DISTRIBUTIONS`; ``algorithm``
+        the compiled program, one of :data:`PROGRAMS` ("paper" is the task ``dyck-paper``)."""
         if distribution not in DISTRIBUTIONS:
             raise WorkbenchError(f"unknown dyck distribution {distribution!r}; use one of {', '.join(DISTRIBUTIONS)}")
+        if algorithm not in PROGRAMS:
+            raise WorkbenchError(f"unknown dyck program {algorithm!r}; use one of {', '.join(PROGRAMS)}")
         self.distribution = distribution
+        self.algorithm = algorithm
+        if algorithm == "paper":
+            self.name = "dyck-paper"
+            self.description = self.description + ", compiled from the paper's Algorithm 1"
 
     def program(self):
+        if self.algorithm == "paper":
+            return programs.shuffle_dyck_paper(PAIRS)
         return programs.shuffle_dyck(PAIRS)
 
     def compiled_token(self, piece: str) -> str:
