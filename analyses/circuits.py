@@ -1,10 +1,12 @@
 """Circuit-discovery benchmark tables: tier 1 (compiled programs) and tier 2 (injected runs).
 
-    python analyses/circuits.py --tier 1 [--resamples 5] [--n 8]
+    python analyses/circuits.py --tier 1 [--ablation zero] [--resamples 5] [--n 8]
     python analyses/circuits.py --tier 2 --run runs/demo [--run runs/tiny_count ...]
 
 Writes results/circuits_tier{1,2}.csv and .md, and one ROC figure per target
 (results/circuits_tier{1,2}_<target>_roc.html, not committed: regenerate with the command).
+Every row of a table comes from one run of this code: ``--methods`` writes a table of those
+methods only (rows of older code versions are never merged in).
 """
 
 import argparse
@@ -21,9 +23,10 @@ TIER1 = ["dyck", "count", "sum", "reverse", "frac_prevs", "sort", "hist"]
 METHODS = "acdc,eap,eap-ig,patch,random"
 LARGE = 1000  # edges: above this, ACDC sweeps fewer thresholds (each costs one forward pass per edge)
 
-COLUMNS = ["target", "level", "ablation", "nodes", "edges", "scored_edges", "true_edges", "method", "edge_auc",
-           "edge_auc_std", "node_auc", "node_auc_std", "faithfulness", "faithfulness_std",
-           "faithfulness_at_truth_size", "score_rank_stability", "seconds", "resamples"]
+COLUMNS = ["target", "level", "ablation", "truth_ablation", "nodes", "edges", "scored_edges", "true_edges",
+           "writing_components", "method", "edge_auc", "edge_auc_std", "node_auc", "node_auc_std", "node_auc_writing",
+           "faithfulness", "faithfulness_std", "faithfulness_at_truth_size", "score_rank_stability", "ig_steps",
+           "ig_nonzero_steps", "seconds", "resamples"]
 
 
 def main() -> None:
@@ -33,13 +36,15 @@ def main() -> None:
     parser.add_argument("--programs", default=",".join(TIER1), help="tier 1: tasks and tracr lib programs")
     parser.add_argument("--resamples", type=int, default=5)
     parser.add_argument("--n", type=int, default=8, help="clean (and corrupt) prompts per resample")
-    parser.add_argument("--methods", default=METHODS,
-                        help="rerun only these methods; their rows replace the old ones in the existing table")
+    parser.add_argument("--methods", default=METHODS, help="methods (a table of these methods only)")
+    parser.add_argument("--ablation", choices=["zero", "mean", "resample"],
+                        help="default: zero for tier 1, resample for tier 2; the truth is the one for this ablation")
     args = parser.parse_args()
     if args.tier == 2 and not args.run:
         raise SystemExit("--tier 2 needs at least one --run RUN_DIR (a TI run)")
-    targets = ([lambda p=p: compiled_target(p) for p in args.programs.split(",")] if args.tier == 1
-               else [lambda r=r: run_target(r) for r in args.run])
+    ablation = args.ablation or ("zero" if args.tier == 1 else "resample")
+    targets = ([lambda p=p: compiled_target(p, ablation) for p in args.programs.split(",")] if args.tier == 1
+               else [lambda r=r: run_target(r, ablation) for r in args.run])
     tables, notes = [], []
     for make in targets:
         target = make()
@@ -48,29 +53,31 @@ def main() -> None:
         start = time.perf_counter()
         summary, _, curves = benchmark(target, args.methods, resamples=args.resamples, n=args.n, progress=True,
                                        options={"acdc": {"n_thresholds": thresholds}})
-        tables.append(summary_row(target, summary)[COLUMNS])
+        tables.append(summary_row(target, summary).reindex(columns=COLUMNS))
         notes.append(f"{target.name}: ACDC swept {thresholds} thresholds; {time.perf_counter() - start:.0f} s "
                      "for all methods and resamples")
         slug = re.sub(r"[^a-z0-9]+", "_", target.name.lower()).strip("_")
         if args.methods == METHODS:
             write_figure(roc_figure(curves, target.name), RESULTS / f"circuits_tier{args.tier}_{slug}_roc")
-    truth = ("structural truth of the compiled program (head level), exact for zero ablation" if args.tier == 1
-             else "compiled truth transported through the run's layer map (layer level); layers after the last "
-                  "aligned block are not scored; resample ablation")
+    truth = (f"structural truth of the compiled program (head level) for {ablation} ablation (`truth_ablation`)"
+             if args.tier == 1 else
+             f"compiled truth for {ablation} ablation (`truth_ablation`) transported through the run's layer map "
+             "(layer level); layers after the last aligned block and the edges into the output are not scored")
     table = pd.concat(tables).round(4)
-    previous = RESULTS / f"circuits_tier{args.tier}.csv"
-    if args.methods != METHODS and previous.exists():  # a partial rerun replaces its rows, keeps the others
-        merged = pd.read_csv(previous).set_index(["target", "method"])
-        merged.update(table.set_index(["target", "method"]))
-        table = merged.reset_index()[COLUMNS]
-        notes = [line[2:] for line in (RESULTS / f"circuits_tier{args.tier}.md").read_text().splitlines()
-                 if ": ACDC swept" in line or "rerun" in line] + [f"{args.methods} rows rerun separately"]
     write(table, f"circuits_tier{args.tier}", f"Circuit discovery, tier {args.tier}",
           [truth, f"{args.resamples} resamples of {args.n} clean + {args.n} corrupt inputs; means, `_std` = spread "
            "over resamples; `score_rank_stability` = mean Spearman correlation of edge scores between resamples",
+           "every score is computed over the scored edges and components only (the others get no score); a "
+           "method that ranks nothing gets AUC 0.5 and the faithfulness of a random ranking (ties broken at random)",
+           "`node_auc` = over every scored component; `node_auc_writing` = over those that write something "
+           "(padding heads and empty MLPs left out; empty when all of them are in the circuit, as on every compiled "
+           "program)",
            "faithfulness = MIB-style area under (L_empty - L_circuit)/(L_empty - L_full) over circuit sizes "
-           "0-100 % of edges; it can be negative when a partial circuit is worse than the empty one (compiled MLPs fed "
-           "partial inputs can output huge values: sum's random circuits reach a loss 1e5 times the empty circuit's)",
+           "0-100 % of the scored edges; it can be negative when a partial circuit is worse than the empty one "
+           "(compiled MLPs fed partial inputs can output huge values: sum's random circuits reach a loss 1e5 times "
+           "the empty circuit's)",
+           "`ig_steps` = EAP-IG's points along the path, `ig_nonzero_steps` = those with a nonzero gradient (1: "
+           "EAP-IG is EAP / steps, see `workbench.circuits.methods.eap_ig`)",
            "seconds = wall-clock per method and resample on 2 CPU cores"] + notes)
 
 

@@ -30,6 +30,8 @@ def test_cli_compiled_writes_tables_and_roc(tmp_path, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary.method) == ["eap", "random"]
     assert summary.loc[0, "edge_auc"] > 0.9 and summary.loc[0, "true_edges"] == 13
+    assert (summary.truth_ablation == "zero").all() and (summary.writing_components == 5).all()
+    assert summary.node_auc_writing.isna().all()  # every component that writes something is in the circuit
     assert (summary.resamples == 2).all() and summary.seconds.notna().all()
     resamples = pd.read_csv(out / "resamples.csv")
     assert len(resamples) == 4 and set(resamples["resample"]) == {0, 1}
@@ -43,8 +45,9 @@ def test_tier2_on_an_injected_run(tiny_run, capsys):
     assert [c for c, d in zip(target.graph.components, target.truth.node_domain) if not d] == ["a3", "m3"]
     summary, per_resample, _ = benchmark(target, "acdc,eap,eap-ig,patch,random", resamples=2, n=6,
                                          options={"acdc": {"thresholds": [1e-3, 1e-1]}})
-    assert len(per_resample) == 10
+    assert len(per_resample) == 10 and target.truth.ablation == "resample"
     assert summary.edge_auc.between(0, 1).all() and summary.node_auc.between(0, 1).all()
+    assert summary.loc["eap-ig", "ig_steps"] == 5
     assert main(["circuits", "--run", str(tiny_run), "--methods", "eap,random", "--resamples", "2",
                  "--n", "6"]) == 0
     assert "(tier 2): layer-level graph" in capsys.readouterr().out

@@ -58,7 +58,19 @@ def test_eap_ig_averages_the_gradient_along_the_path(hand_built, hand_built_data
         point = torch.full((experiment.n_edges,), alpha, requires_grad=True)
         experiment.loss(point).backward()
         total = total + point.grad
-    assert np.allclose(eap_ig(experiment, steps=2).edges, (total / 2).abs().numpy())
+    two = eap_ig(experiment, steps=2)
+    assert np.allclose(two.edges, (total / 2).abs().numpy())
+    assert two.info["ig_steps"] == 2 and two.info["ig_nonzero_steps"] == 2
+
+
+def test_eap_ig_is_eap_over_five_on_the_compiled_sum():
+    """The degenerate case the docstring of ``eap_ig`` explains: along a = α·1 the compiled sum collapses
+    to the empty circuit before α = 0.2, so only α = 0 has a nonzero gradient."""
+    target = compiled_target("sum")
+    experiment = Experiment.from_data(target.model, target.graph, target.draw(8, 0), "zero")
+    ig = eap_ig(experiment)
+    assert ig.info["ig_steps"] == 5 and ig.info["ig_nonzero_steps"] == 1
+    assert np.allclose(ig.edges, eap(experiment).edges / 5)
 
 
 def test_acdc_recovers_the_structural_truth_of_make_reverse():

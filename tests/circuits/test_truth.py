@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from workbench.circuits import build_graph, tier1, tier2
+from workbench.circuits.benchmark import check_target, compiled_target
+from workbench.circuits.data import lib_data
+from workbench.circuits.truth import check_truth
 from workbench.compiled import compile_lib
 from workbench.errors import WorkbenchError
 from workbench.inject.hooks import layer_map
@@ -33,6 +36,56 @@ def test_make_reverse_truth_by_hand(reverse):
     assert truth.ablation == "zero" and truth.edge_domain.all()
 
 
+def test_make_reverse_truth_per_ablation(reverse):
+    """Mean and resample ablation leave the constant dims as they are: edges that carry only them are not true.
+
+    ``one`` and BOS are constant under both: input -> a0.h0.v (the selector width's BOS value),
+    input -> m0 (its MLP reads ``one`` and BOS from the input) and input -> a3.h0.q (``one``: the
+    query's BOS default). The positions (``indices``) are constant under mean ablation only, so
+    input -> m1 (length - indices) and input -> a3.h0.k (keys on indices and BOS) drop out there
+    too; under resample a shorter corrupt input has no position embedding where the clean one has.
+    """
+    graph = build_graph(reverse.model)
+    zero = tier1(reverse, graph, "zero")
+    mean, resample = tier1(reverse, graph, "mean"), tier1(reverse, graph, "resample")
+    assert (mean.ablation, resample.ablation) == ("mean", "resample")
+    assert set(zero.edge_names(graph)) - set(mean.edge_names(graph)) == {
+        "input->a0.h0.v", "input->m0", "input->a3.h0.q", "input->m1", "input->a3.h0.k"}
+    assert set(zero.edge_names(graph)) - set(resample.edge_names(graph)) == {
+        "input->a0.h0.v", "input->m0", "input->a3.h0.q"}
+    assert set(mean.edge_names(graph)) <= set(resample.edge_names(graph)) <= set(zero.edge_names(graph))
+    assert (zero.nodes == mean.nodes).all() and (zero.nodes == resample.nodes).all()
+    # padding heads and empty MLPs write nothing; every component that writes something is in the circuit
+    assert [c for c, w in zip(graph.components, zero.writing) if w] == ["a0.h0", "m0", "m1", "m2", "a3.h0"]
+    with pytest.raises(WorkbenchError, match="unknown ablation"):
+        tier1(reverse, graph, "noise")
+
+
+@pytest.mark.parametrize("ablation", ["zero", "resample"])
+def test_every_true_edge_of_make_reverse_changes_the_output_somewhere(reverse, ablation):
+    """Each edge cut alone on 192 random inputs: every true edge changes some output, no other edge does --
+    except, under zero ablation, input -> a3.h0.q, which carries only ``one`` into the query of
+    Select(indices, length - indices - 1, EQ): the BOS default it adds never fires, because every query
+    matches exactly one key. Reported, not hidden."""
+    graph = build_graph(reverse.model)
+    truth = tier1(reverse, graph, ablation)
+    report = check_truth(reverse.model, graph, truth, lib_data(reverse, "reverse", 192, seed=1000), which="all",
+                         batch=96)
+    assert len(report) == len(graph.edges) and (report.inputs == 192).all()
+    inert = set(report.edge[report.true & (report.changed == 0)])
+    assert inert == ({"input->a3.h0.q"} if ablation == "zero" else set())
+    assert not (~report.true & (report.changed > 0)).any(), report[~report.true & (report.changed > 0)]
+
+
+@pytest.mark.parametrize("ablation", ["zero", "mean", "resample"])
+def test_every_true_edge_of_make_frac_prevs_changes_the_output_somewhere(ablation):
+    target = compiled_target("frac_prevs", ablation)
+    assert target.truth.ablation == ablation
+    report = check_target(target, n=192, which="all")
+    assert (report.changed[report.true] > 0).all(), report
+    assert (report.changed[~report.true] == 0).all(), report
+
+
 def test_tier1_needs_the_compiled_head_graph(reverse):
     tiny = load_model("tiny-gpt2", n_layers=4, device="cpu").model
     with pytest.raises(WorkbenchError, match="head-level graph of the compiled model"):
@@ -55,7 +108,11 @@ def test_tier2_paper_map_transports_block_by_block(reverse):
     assert true_edges == {"input->a0", "input->m0", "a0->m0", "input->m1", "m0->m1", "m1->m2", "input->a3",
                           "m2->a3"}
     assert "a3->output" not in scored and "m3->a4" not in scored and "input->a3" in scored
-    assert truth.tier == 2
+    assert truth.tier == 2 and truth.ablation == "zero"
+    # under resample ablation m0 reads only constant dims (one, BOS) from the input
+    resample = tier2(reverse, layer_map(4, 6, "paper"), graph, "resample")
+    assert true_edges - _truth_sets(graph, resample)[0] == {"input->m0"} and resample.ablation == "resample"
+    assert [c for c, w in zip(graph.components, truth.writing) if w] == ["a0", "m0", "m1", "m2", "a3"]
 
 
 def test_tier2_spread_map_covers_the_model_blocks_of_each_compiled_block(reverse):

@@ -2,7 +2,10 @@
 
 A *target* is a model with its graph, truth and data: a compiled program (tier 1: the
 three tasks or any tracr library program, head level, zero ablation by default) or an
-injected TI run (tier 2: layer level, resample ablation by default).
+injected TI run (tier 2: layer level, resample ablation by default). Its truth is the one
+for its ablation (``Truth.ablation``, the ``truth_ablation`` column of the tables). Scores, AUCs,
+faithfulness and rank stability are computed over the truth's scored domain only
+(``workbench.circuits.scoring``).
 
 >>> target = compiled_target("reverse")
 >>> summary, per_resample, curves = benchmark(target, "eap,random", resamples=1, n=4)
@@ -28,7 +31,7 @@ from workbench.circuits.graph import Graph, build_graph
 from workbench.circuits.methods import get_methods
 from workbench.circuits.patching import Experiment
 from workbench.circuits.scoring import auc, faithfulness, rank_stability, roc
-from workbench.circuits.truth import Truth, tier1, tier2
+from workbench.circuits.truth import Truth, check_truth, tier1, tier2
 from workbench.errors import WorkbenchError
 
 
@@ -43,9 +46,10 @@ class Target:
 
     def describe(self) -> str:
         truth = self.truth
-        return (f"{self.name} (tier {truth.tier}): {self.graph}; truth: {int(truth.edges.sum())} of "
-                f"{int(truth.edge_domain.sum())} scored edges, {int(truth.nodes.sum())} of "
-                f"{int(truth.node_domain.sum())} scored components; {self.ablation} ablation")
+        return (f"{self.name} (tier {truth.tier}): {self.graph}; truth for {truth.ablation} ablation: "
+                f"{int(truth.edges.sum())} of {int(truth.edge_domain.sum())} scored edges, {int(truth.nodes.sum())} "
+                f"of {int(truth.node_domain.sum())} scored components ({int(_writing(truth).sum())} write something); "
+                f"{self.ablation} ablation")
 
 
 def check_finite(model: torch.nn.Module, what: str, fix: str) -> None:
@@ -73,7 +77,7 @@ def compiled_target(name: str, ablation: str = "zero") -> Target:
         draw = lambda n, seed: lib_data(compiled, program, n, seed)  # noqa: E731
     check_finite(compiled.model, f"the compiled model of {name}", "recompile it with --no-cache / a fresh cache")
     graph = build_graph(compiled.model, "head")
-    return Target(name, compiled.model, graph, tier1(compiled, graph), draw, ablation)
+    return Target(name, compiled.model, graph, tier1(compiled, graph, ablation), draw, ablation)
 
 
 def run_target(run_dir: str | Path, ablation: str = "resample") -> Target:
@@ -95,16 +99,23 @@ def run_target(run_dir: str | Path, ablation: str = "resample") -> Target:
     mapping = layer_map(compiled.n_layers, loaded.model.cfg.n_layers, config.layer_map)
     graph = build_graph(loaded.model, "layer")
     name = f"{Path(run_dir).name} ({config.task}, {config.model}, step {step})"
-    return Target(name, loaded.model, graph, tier2(compiled, mapping, graph),
+    return Target(name, loaded.model, graph, tier2(compiled, mapping, graph, ablation),
                   lambda n, seed: run_data(loaded, task, n, seed), ablation)
 
 
-def benchmark(target: Target, methods: str | list[str], resamples: int = 5, n: int = 16, progress: bool = False,
-              options: dict[str, dict] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _writing(truth: Truth):
+    return truth.node_domain if truth.writing is None else truth.node_domain & truth.writing
+
+
+def benchmark(target: Target, methods: str | list[str] | dict, resamples: int = 5, n: int = 16,
+              progress: bool = False, options: dict[str, dict] | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every method on ``resamples`` independent draws of ``n`` clean/corrupt rows.
 
     Returns the summary (one row per method: means, spreads over resamples, time), the
-    per-resample rows, and the ROC curves of the first resample.
+    per-resample rows, and the ROC curves of the first resample. ``node_auc`` is over every
+    scored component, ``node_auc_writing`` over those that write something (padding heads and
+    empty MLPs are trivially false). ``methods`` may be a dict name -> method (custom methods).
     """
     if resamples < 1:
         raise WorkbenchError("resamples must be at least 1")
@@ -114,19 +125,22 @@ def benchmark(target: Target, methods: str | list[str], resamples: int = 5, n: i
     rows, curves, edge_scores = [], [], {m: [] for m in chosen}
     bar = tqdm(total=resamples * len(chosen), desc=target.name, disable=not progress)
     for seed in range(resamples):
-        experiment = Experiment.from_data(target.model, target.graph, target.draw(n, seed), target.ablation)
-        experiment.candidates = torch.from_numpy(truth.edge_domain)
+        experiment = Experiment.from_data(target.model, target.graph, target.draw(n, seed), target.ablation,
+                                          torch.from_numpy(truth.edge_domain))
         for name, method in chosen.items():
             bar.set_postfix_str(f"resample {seed + 1}/{resamples}: {name}")
             start = time.perf_counter()
             scores = method(experiment, seed=seed, progress=progress, **options.get(name, {}))
             seconds = time.perf_counter() - start
-            curve, area = faithfulness(experiment, scores.edges)
+            curve, area = faithfulness(experiment, scores.edges, seed=seed)
             edge_scores[name].append(scores.edges)
             rows.append({"method": name, "resample": seed, "seconds": seconds,
                          "edge_auc": auc(truth.edges, scores.edges, truth.edge_domain),
                          "node_auc": auc(truth.nodes, scores.nodes, truth.node_domain),
-                         "faithfulness": area, "faithfulness_at_truth_size": _at_truth_size(experiment, truth, scores)})
+                         "node_auc_writing": auc(truth.nodes, scores.nodes, _writing(truth)),
+                         "faithfulness": area,
+                         "faithfulness_at_truth_size": _at_truth_size(experiment, truth, scores, seed),
+                         **scores.info})
             if seed == 0:
                 for kind, t, s, d in (("edges", truth.edges, scores.edges, truth.edge_domain),
                                       ("nodes", truth.nodes, scores.nodes, truth.node_domain)):
@@ -136,18 +150,27 @@ def benchmark(target: Target, methods: str | list[str], resamples: int = 5, n: i
     bar.close()
     per_resample = pd.DataFrame(rows)
     grouped = per_resample.groupby("method", sort=False)
-    summary = grouped[["edge_auc", "node_auc", "faithfulness", "faithfulness_at_truth_size", "seconds"]].mean()
+    columns = ["edge_auc", "node_auc", "node_auc_writing", "faithfulness", "faithfulness_at_truth_size", "seconds"]
+    columns += [c for c in per_resample.columns if c.startswith("ig_")]  # EAP-IG: steps, nonzero steps, completeness
+    summary = grouped[columns].mean()
     for column in ("edge_auc", "node_auc", "faithfulness"):
         summary[f"{column}_std"] = grouped[column].std(ddof=0)
-    summary["score_rank_stability"] = [rank_stability(edge_scores[m]) for m in summary.index]
+    summary["score_rank_stability"] = [rank_stability(edge_scores[m], truth.edge_domain) for m in summary.index]
     summary.insert(0, "resamples", resamples)
     return summary, per_resample, pd.DataFrame(curves)
 
 
-def _at_truth_size(experiment: Experiment, truth: Truth, scores) -> float:
-    """Faithfulness of the circuit as large as the true one (its top ``|truth|`` edges)."""
-    curve, _ = faithfulness(experiment, scores.edges, (truth.edges.sum() / len(truth.edges),))
+def _at_truth_size(experiment: Experiment, truth: Truth, scores, seed: int = 0) -> float:
+    """Faithfulness of the circuit as large as the true one (its top ``|truth|`` scored edges)."""
+    curve, _ = faithfulness(experiment, scores.edges, ((truth.edges & truth.edge_domain).sum() /
+                                                        truth.edge_domain.sum(),), seed=seed)
     return curve[0]
+
+
+def check_target(target: Target, n: int = 256, seed: int = 1000, which: str = "true") -> pd.DataFrame:
+    """``truth.check_truth`` on ``n`` fresh inputs of the target under its ablation: rows with ``true`` and
+    ``changed == 0`` are true edges no input of the set needs (see ``check_truth``)."""
+    return check_truth(target.model, target.graph, target.truth, target.draw(n, seed), target.ablation, which)
 
 
 def roc_figure(curves: pd.DataFrame, title: str) -> go.Figure:
@@ -169,9 +192,10 @@ def summary_row(target: Target, summary: pd.DataFrame) -> pd.DataFrame:
     table = summary.reset_index()
     truth = target.truth
     front = {"target": target.name, "level": target.graph.level, "ablation": target.ablation,
-             "nodes": len(target.graph.nodes), "edges": len(target.graph.edges),
-             "scored_edges": int(truth.edge_domain.sum()), "true_edges": int(truth.edges.sum()),
-             "true_components": int(truth.nodes.sum())}
+             "truth_ablation": truth.ablation, "nodes": len(target.graph.nodes),
+             "edges": len(target.graph.edges), "scored_edges": int(truth.edge_domain.sum()),
+             "true_edges": int(truth.edges.sum()), "true_components": int(truth.nodes.sum()),
+             "writing_components": int(_writing(truth).sum())}
     for position, (key, value) in enumerate(front.items()):
         table.insert(position, key, value)
     return table

@@ -161,8 +161,10 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
 
 
 def _mean_over_rows(outputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Each sender's output averaged over the rows that have a real token at each position."""
+    """Each sender's output averaged over the rows that have a real token at each position (over every
+    row where none has, so that what every token writes, such as tracr's ``one``, stays as it is)."""
     weight = outputs.new_ones(outputs.shape[1:3]) if mask is None else mask.to(outputs.dtype)
+    weight = torch.where(weight.sum(0, keepdim=True) > 0, weight, torch.ones_like(weight))
     weight = weight[None, :, :, None]
     mean = (outputs * weight).sum(1, keepdim=True) / weight.sum(1, keepdim=True).clamp(min=1)
     return mean.expand_as(outputs).contiguous()
@@ -172,14 +174,16 @@ class Experiment:
     """A model, its graph, clean and corrupt data, an ablation and the metric: what every method receives.
 
     ``positions [B, T]`` marks where the metric is read; ``clean_mask`` and ``corrupt_mask``
-    mark the real tokens of right-padded rows (``None``: no padding). Building an experiment runs the model
+    mark the real tokens of right-padded rows (``None``: no padding); ``domain`` marks the
+    scored edges (``None``: all of them; see :attr:`domain`). Building an experiment runs the model
     on the clean data (the answers the metric keeps) and, for mean and resample ablation, on
     the corrupt data (the senders' replacement outputs).
     """
 
     def __init__(self, model: HookedTransformer, graph: Graph, clean: torch.Tensor, corrupt: torch.Tensor,
                  positions: torch.Tensor, ablation: str = "resample", numerical: bool = False,
-                 clean_mask: torch.Tensor | None = None, corrupt_mask: torch.Tensor | None = None):
+                 clean_mask: torch.Tensor | None = None, corrupt_mask: torch.Tensor | None = None,
+                 domain=None):
         if ablation not in ABLATIONS:
             raise WorkbenchError(f"unknown ablation {ablation!r}; use one of {ABLATIONS}")
         if clean.shape != corrupt.shape or clean.shape != positions.shape:
@@ -208,13 +212,35 @@ class Experiment:
             else:
                 self.answers = clean_logits.argmax(-1)
         self.n_edges = len(graph.edges)
-        self.candidates = torch.ones(self.n_edges, dtype=torch.bool)  # edges a search may remove (ACDC)
+        self.domain = domain
+
+    @property
+    def domain(self) -> torch.Tensor:
+        """The scored domain (bool per edge): the edges the truth speaks about.
+
+        Only these edges are scored by the methods, removed by ACDC and chosen among by a
+        circuit; every other edge stays in every circuit, the empty one included (tier 2:
+        the layers after the last aligned block and the edges into the output).
+        """
+        return self._domain
+
+    @domain.setter
+    def domain(self, domain) -> None:
+        domain = torch.ones(self.n_edges, dtype=torch.bool) if domain is None else torch.as_tensor(domain)
+        if domain.shape != (self.n_edges,) or domain.dtype != torch.bool:
+            raise WorkbenchError(f"the scored domain must be one bool per edge ({self.n_edges}), got "
+                                 f"{tuple(domain.shape)} {domain.dtype}")
+        if not domain.any():
+            raise WorkbenchError("the scored domain is empty: no edge to score")
+        self._domain = domain
+        self.__dict__.pop("full_and_empty", None)  # the empty circuit depends on the domain
 
     @classmethod
-    def from_data(cls, model: HookedTransformer, graph: Graph, data, ablation: str = "resample") -> "Experiment":
+    def from_data(cls, model: HookedTransformer, graph: Graph, data, ablation: str = "resample",
+                  domain=None) -> "Experiment":
         """An experiment on a ``workbench.circuits.data.CircuitData``."""
         return cls(model, graph, data.clean, data.corrupt, data.positions, ablation, data.numerical,
-                   data.clean_mask, data.corrupt_mask)
+                   data.clean_mask, data.corrupt_mask, domain)
 
     def loss_of_logits(self, logits: torch.Tensor) -> torch.Tensor:
         if self.numerical:
@@ -237,9 +263,8 @@ class Experiment:
 
     @functools.cached_property
     def full_and_empty(self) -> tuple[float, float]:
-        """The metric of the full model and of the empty circuit (every edge ablated), computed once."""
-        return (self.keep_only(torch.ones(self.n_edges, dtype=torch.bool)),
-                self.keep_only(torch.zeros(self.n_edges, dtype=torch.bool)))
+        """The metric of the full model and of the empty circuit (every edge of the domain ablated), computed once."""
+        return (self.keep_only(torch.ones(self.n_edges, dtype=torch.bool)), self.keep_only(~self.domain))
 
     def keep_only(self, kept: torch.Tensor) -> float:
         """The metric of the circuit made of the ``kept`` edges (every other edge ablated)."""
