@@ -15,8 +15,7 @@ import plotly.express as px
 import torch
 import torch.nn.functional as F
 
-from workbench.align import align, task_batch
-from workbench.inject.hooks import model_hook
+from workbench.align import align, model_hook, task_batch
 
 DEFAULT_NORMS = (0, 1, 2, 5, 10, 30)
 

@@ -16,6 +16,8 @@ from transformers import PreTrainedTokenizerBase
 
 from workbench.compiled import CompiledModel
 from workbench.errors import WorkbenchError
+from workbench.padding import length_mask, right_pad
+from workbench.align.layers import compiled_hook, layer_map, model_hook
 from workbench.tasks import Example, Task
 from workbench.tasks.base import predicting_positions
 
@@ -104,16 +106,11 @@ def task_batch(alignments: Sequence[Alignment], compiled: CompiledModel, tokeniz
 def batch(alignments: Sequence[Alignment], compiled: CompiledModel, pad_id: int
           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded model ids ``[B, T]``, compiled ids ``[B, T + 1]`` (compiled BOS first) and a length mask."""
-    width = max(len(a) for a in alignments)
-    model_ids = torch.full((len(alignments), width), pad_id, dtype=torch.long)
-    compiled_pad = compiled.input_vocab.index(compiled.pad)
-    compiled_ids = torch.full((len(alignments), width + 1), compiled_pad, dtype=torch.long)
-    mask = torch.zeros((len(alignments), width), dtype=torch.bool)
-    for row, a in enumerate(alignments):
-        model_ids[row, : len(a)] = torch.tensor(a.model_ids)
-        compiled_ids[row, : len(a) + 1] = compiled.encode(a.compiled_tokens)[0]
-        mask[row, : len(a)] = True
-    return model_ids, compiled_ids, mask
+    model_ids = right_pad([a.model_ids for a in alignments], pad_id)
+    compiled_ids = right_pad([compiled.encode(a.compiled_tokens)[0] for a in alignments],
+                             compiled.input_vocab.index(compiled.pad))
+    return model_ids, compiled_ids, length_mask([len(a) for a in alignments])
 
 
-__all__ = ["Alignment", "align", "batch", "compiled_answer", "pad_id", "task_batch"]
+__all__ = ["Alignment", "align", "batch", "compiled_answer", "compiled_hook", "layer_map", "model_hook", "pad_id",
+           "task_batch"]

@@ -84,7 +84,7 @@ def run_target(run_dir: str | Path, ablation: str = "resample") -> Target:
     """Tier 2: an injected TI run at its latest checkpoint, layer-level graph, truth through its layer map."""
     from workbench.evaluate.runs import load_run
     from workbench.inject.config import InjectionConfig
-    from workbench.inject.hooks import layer_map
+    from workbench.align import layer_map
     from workbench.tasks import get_task
 
     config_file = Path(run_dir) / "config.json"

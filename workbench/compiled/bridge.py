@@ -38,6 +38,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from workbench.compiled.structure import Component, components_of
 from workbench.errors import WorkbenchError
+from workbench.padding import right_pad
 
 COMPILER_BOS = "compiler_bos"
 COMPILER_PAD = "compiler_pad"
@@ -193,11 +194,7 @@ class CompiledModel:
         results = []
         for start in range(0, len(token_lists), batch_size):
             chunk = [self.encode(tokens)[0] for tokens in token_lists[start:start + batch_size]]
-            width = max(len(ids) for ids in chunk)
-            batch = torch.full((len(chunk), width), pad_id, dtype=torch.long, device=self.model.cfg.device)
-            for row, ids in enumerate(chunk):
-                batch[row, :len(ids)] = ids
-            scores = self.model(batch)
+            scores = self.model(right_pad(chunk, pad_id, self.model.cfg.device))
             results += [self.decode_outputs(scores[row, :len(ids)]) for row, ids in enumerate(chunk)]
         return results
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import random
 from typing import Callable, Sequence
 
@@ -21,6 +20,7 @@ from tqdm import tqdm
 
 from workbench.compiled import CompiledModel, residual_hook_names
 from workbench.compiled.bridge import new_hooked_transformer
+from workbench.padding import right_pad
 
 WRITE_HOOKS = ("hook_embed", "hook_pos_embed")
 
@@ -57,7 +57,7 @@ def train_compression(compiled: CompiledModel, sample: Callable[[random.Random],
     rng = random.Random(seed)
     w = torch.nn.Parameter(torch.linalg.qr(torch.randn(d_model, width))[0])
     optimizer = torch.optim.AdamW([w], lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     compiled.model.requires_grad_(False)
     losses = []
     for _ in tqdm(range(steps), disable=not progress, desc=f"compress to d={width}"):
@@ -179,11 +179,7 @@ def program_sampler(name: str) -> tuple[CompiledModel, Callable[[random.Random],
 
 def _padded(compiled: CompiledModel, inputs: Sequence[Sequence]) -> torch.Tensor:
     """Right-padded with PAD (causal task programs: earlier positions are unaffected)."""
-    rows = [compiled.encode(tokens)[0] for tokens in inputs]
-    out = torch.full((len(rows), max(len(r) for r in rows)), compiled.input_vocab.index(compiled.pad))
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out
+    return right_pad([compiled.encode(tokens)[0] for tokens in inputs], compiled.input_vocab.index(compiled.pad))
 
 
 def sweep(name: str, widths: Sequence[int], steps: int = 1000, n_eval: int = 200, seed: int = 0,

@@ -12,9 +12,8 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from workbench.align import align, batch, pad_id
+from workbench.align import align, batch, compiled_hook, model_hook, pad_id
 from workbench.compiled import CompiledModel
-from workbench.inject.hooks import compiled_hook, model_hook
 
 
 def program_variables(compiled: CompiledModel) -> list[str]:

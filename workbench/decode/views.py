@@ -11,11 +11,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from workbench.align import align
+from workbench.align import align, compiled_hook, model_hook
 from workbench.compiled import CompiledModel
 from workbench.decode import decode_variables
 from workbench.errors import WorkbenchError
-from workbench.inject.hooks import compiled_hook, model_hook
 from workbench.plots import slider_heatmaps, write_figure
 from workbench.tasks import Example, Task, pieces
 

@@ -10,6 +10,7 @@ import torch
 from workbench.align import Alignment, align, compiled_answer, pad_id
 from workbench.compiled import CompiledModel
 from workbench.evaluate.generate import greedy
+from workbench.padding import right_pad
 from workbench.tasks import Example, Task
 
 
@@ -67,10 +68,7 @@ def teacher_forced_correct(model, tokenizer, task: Task, examples: Sequence[Exam
     correct = []
     for start in range(0, len(examples), batch_size):
         alignments = [align(task, e, tokenizer, 10**9) for e in examples[start:start + batch_size]]
-        width = max(len(a) for a in alignments)
-        ids = torch.full((len(alignments), width), pad, dtype=torch.long)
-        for row, a in enumerate(alignments):
-            ids[row, : len(a)] = torch.tensor(a.model_ids)
+        ids = right_pad([a.model_ids for a in alignments], pad)
         predicted = model(ids.to(device)).argmax(-1).cpu()
         for row, a in enumerate(alignments):
             ok = all(predicted[row, p - 1] == ids[row, p] for p in a.answer_token_positions)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.models import assets
+from workbench.padding import right_pad
 
 
 def shakespeare_lines(path: str | Path | None = None, n_lines: int | None = 500, seed: int = 0
@@ -46,10 +47,7 @@ def line_nlls(model, tokenizer, lines: Sequence[str], batch_size: int = 16) -> l
     out = []
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start:start + batch_size]
-        width = max(len(ids) for ids in chunk)
-        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        for row, line_ids in enumerate(chunk):
-            ids[row, : len(line_ids)] = torch.tensor(line_ids)
+        ids = right_pad(chunk, pad)
         log_probs = F.log_softmax(model(ids.to(device)).float(), dim=-1).cpu()
         for row, line_ids in enumerate(chunk):
             targets = torch.tensor(line_ids[1:])

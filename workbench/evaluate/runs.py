@@ -41,7 +41,7 @@ def load_trained_map(run_dir: str | Path):
     """A TI run's model, config, trained linear map (d_model → compiled width), layer map and step."""
     from torch import nn
 
-    from workbench.inject.hooks import layer_map
+    from workbench.align import layer_map
 
     loaded, config, step = load_run(run_dir)
     if config.method != "ti":

@@ -1,6 +1,8 @@
 """The hooks of the workbench, written once: residual capture at mapped layers and the roll.
 
-Decoding, ablation and circuits reuse these names and functions.
+Decoding, ablation and circuits reuse these functions. The layer map and the hook names of
+both residuals (``layer_map``, ``model_hook``, ``compiled_hook``) belong to ``workbench.align``
+and are re-exported here for older imports.
 """
 
 from __future__ import annotations
@@ -9,38 +11,7 @@ from typing import Callable
 
 import torch
 
-from workbench.errors import WorkbenchError
-
-
-def layer_map(compiled_layers: int, model_layers: int, kind: str = "paper") -> list[int]:
-    """Model blocks m_0 < … < m_k whose ``hook_resid_pre`` aligns with the compiled residual after i blocks.
-
-    ``paper``: m_i = i. ``spread``: the k + 1 points spread over the model's depth (the last
-    one leaves a block for the roll). The model needs m_k + 1 blocks (the roll sits at the
-    output of block m_k).
-    """
-    k = compiled_layers
-    if model_layers < k + 1:
-        raise WorkbenchError(f"the model has {model_layers} blocks but the compiled program has {k}: it needs at "
-                             f"least {k + 1} (one per compiled block, plus the block the roll sits after); "
-                             "use a deeper model or a shallower program")
-    if kind == "paper":
-        return list(range(k + 1))
-    if kind == "spread":
-        last = model_layers - 1
-        return [round(i * last / k) if k else 0 for i in range(k + 1)]
-    raise WorkbenchError(f"unknown layer map {kind!r}; use 'paper' or 'spread'")
-
-
-def model_hook(block: int) -> str:
-    return f"blocks.{block}.hook_resid_pre"
-
-
-def compiled_hook(layer: int, compiled_layers: int) -> str:
-    """The compiled residual after ``layer`` compiled blocks."""
-    if not 0 <= layer <= compiled_layers:
-        raise ValueError(f"layer {layer} outside 0..{compiled_layers}")
-    return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
+from workbench.align.layers import compiled_hook, layer_map, model_hook  # re-exported: they live in align
 
 
 def roll_hook_name(mapping: list[int], roll_at: str = "after_last") -> str:
@@ -90,3 +61,7 @@ def add_hook(delta: Callable[[str], torch.Tensor | None]) -> Callable:
         return activation if change is None else activation + change
 
     return hook
+
+
+__all__ = ["add_hook", "capture", "compiled_hook", "layer_map", "model_hook", "roll", "roll_hook", "roll_hook_name",
+           "subspace_projection"]

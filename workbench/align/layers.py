@@ -1,0 +1,53 @@
+"""Model layers ↔ compiled layers: which model block's residual lines up with the compiled residual
+after i compiled blocks, and the TransformerLens hook names of both sides.
+
+The other half of the alignment (``workbench.align`` maps tokens to compiled positions): injection
+trains through these pairs, and decode, ablate and circuits read through them.
+"""
+
+from __future__ import annotations
+
+from workbench.errors import WorkbenchError
+
+
+def layer_map(compiled_layers: int, model_layers: int, kind: str = "paper") -> list[int]:
+    """Model blocks m_0 < … < m_k whose ``hook_resid_pre`` aligns with the compiled residual after i blocks.
+
+    ``paper``: m_i = i. ``spread``: the k + 1 points spread over the model's depth (the last
+    one leaves a block for the roll). The model needs m_k + 1 blocks (the roll sits at the
+    output of block m_k).
+
+    >>> layer_map(3, 12), layer_map(3, 12, "spread")
+    ([0, 1, 2, 3], [0, 4, 7, 11])
+    """
+    k = compiled_layers
+    if model_layers < k + 1:
+        raise WorkbenchError(f"the model has {model_layers} blocks but the compiled program has {k}: it needs at "
+                             f"least {k + 1} (one per compiled block, plus the block the roll sits after); "
+                             "use a deeper model or a shallower program")
+    if kind == "paper":
+        return list(range(k + 1))
+    if kind == "spread":
+        last = model_layers - 1
+        return [round(i * last / k) if k else 0 for i in range(k + 1)]
+    raise WorkbenchError(f"unknown layer map {kind!r}; use 'paper' or 'spread'")
+
+
+def model_hook(block: int) -> str:
+    """The model residual entering ``block`` (what the map reads).
+
+    >>> model_hook(2)
+    'blocks.2.hook_resid_pre'
+    """
+    return f"blocks.{block}.hook_resid_pre"
+
+
+def compiled_hook(layer: int, compiled_layers: int) -> str:
+    """The compiled residual after ``layer`` compiled blocks.
+
+    >>> [compiled_hook(i, 2) for i in range(3)]
+    ['blocks.0.hook_resid_pre', 'blocks.0.hook_resid_post', 'blocks.1.hook_resid_post']
+    """
+    if not 0 <= layer <= compiled_layers:
+        raise ValueError(f"layer {layer} outside 0..{compiled_layers}")
+    return "blocks.0.hook_resid_pre" if layer == 0 else f"blocks.{layer - 1}.hook_resid_post"
