@@ -390,9 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default runs/circuits/NAME or RUN_DIR/circuits)")
     p.set_defaults(run=_circuits)
 
-    p = sub.add_parser("demo", help="the main job: inject shuffle-dyck into SmolLM2-135M (CPU-sized preset)")
+    p = sub.add_parser("demo", help="the main job: inject count into a tiny model on the CPU, measured")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
-    p.add_argument("--steps", type=int, help="override the preset's 40 steps")
+    p.add_argument("--steps", type=int, help="override the preset's 3,000 steps")
     p.set_defaults(run=_demo)
     return parser
 
