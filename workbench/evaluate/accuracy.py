@@ -10,7 +10,8 @@ import torch
 from workbench.align import Alignment, align, compiled_answer, pad_id
 from workbench.compiled import CompiledModel
 from workbench.evaluate.generate import greedy
-from workbench.padding import right_pad
+from workbench.inject.monitor import continuation_ids, teacher_forced_verdicts
+from workbench.padding import length_mask, right_pad
 from workbench.tasks import Example, Task
 
 
@@ -57,25 +58,18 @@ def answer_correct(model, tokenizer, task: Task, examples: Sequence[Example], ba
     return strict_ok if strict else lenient_ok
 
 
-@torch.no_grad()
 def teacher_forced_correct(model, tokenizer, task: Task, examples: Sequence[Example], batch_size: int = 16,
                            strict: bool = True) -> list[bool]:
     """The same verdict from one forward pass: greedy reproduces the answer iff every answer
     position's argmax is the answer token (each step then conditions on the same prefix); strict
     also needs the argmax after the last answer token, greedy's next token, not to continue it."""
-    pad = pad_id(tokenizer)
-    device = next(model.parameters()).device
-    correct = []
-    for start in range(0, len(examples), batch_size):
-        alignments = [align(task, e, tokenizer, 10**9) for e in examples[start:start + batch_size]]
-        ids = right_pad([a.model_ids for a in alignments], pad)
-        predicted = model(ids.to(device)).argmax(-1).cpu()
-        for row, a in enumerate(alignments):
-            ok = all(predicted[row, p - 1] == ids[row, p] for p in a.answer_token_positions)
-            if ok and strict:
-                ok = not task.continues(tokenizer.decode([int(predicted[row, len(a) - 1])]))
-            correct.append(ok)
-    return correct
+    alignments = [align(task, e, tokenizer, 10**9) for e in examples]
+    ids = right_pad([a.model_ids for a in alignments], pad_id(tokenizer))
+    lengths = torch.tensor([len(a) for a in alignments])
+    answer_mask = length_mask(lengths, ids.shape[1]) & ~length_mask([a.n_prompt for a in alignments], ids.shape[1])
+    strict_ok, lenient_ok = teacher_forced_verdicts(model, ids, answer_mask, lengths,
+                                                    continuation_ids(task, tokenizer), batch_size)
+    return (strict_ok if strict else lenient_ok).tolist()
 
 
 def answer_accuracy(model, tokenizer, task: Task, examples: Sequence[Example], **kwargs) -> float:

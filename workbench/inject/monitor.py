@@ -15,10 +15,24 @@ from workbench.tasks import Task
 
 
 def continuation_ids(task: Task, tokenizer) -> torch.Tensor:
-    """Vocabulary ids whose text would continue an answer of ``task`` (``Task.continues``)."""
-    texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    decoded = [tokenizer.convert_tokens_to_string([t]) if t is not None else "" for t in texts]
-    return torch.tensor([i for i, text in enumerate(decoded) if text and task.continues(text)], dtype=torch.long)
+    """Vocabulary ids whose text (as greedy decoding reads it) would continue an answer of ``task``."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return torch.tensor([i for i, text in enumerate(texts) if text and task.continues(text)], dtype=torch.long)
+
+
+@torch.no_grad()
+def teacher_forced_verdicts(model, ids: torch.Tensor, answer_mask: torch.Tensor, lengths: torch.Tensor,
+                            continuing: torch.Tensor, chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per right-padded row: (strict, lenient) exact match from one forward pass (see the module doc).
+
+    ``answer_mask[b, t]`` marks the answer tokens, ``lengths`` the real tokens of each row.
+    """
+    device = next(model.parameters()).device
+    # In chunks: full logits of a large vocabulary are ~10 MB per prompt.
+    predicted = torch.cat([model(part.to(device)).argmax(-1).cpu() for part in ids.split(chunk)])
+    lenient = ((predicted[:, :-1] == ids[:, 1:]) | ~answer_mask[:, 1:]).all(dim=1)
+    after = predicted[torch.arange(len(ids)), lengths - 1]  # greedy's token after the answer
+    return lenient & ~torch.isin(after, continuing), lenient
 
 
 class HeldOut:
@@ -30,17 +44,10 @@ class HeldOut:
         self.batch = task_batch(alignments, compiled, tokenizer)
         self.continuing = continuation_ids(task, tokenizer)
 
-    @torch.no_grad()
-    def correct(self, model, chunk: int = 16) -> torch.Tensor:
-        device = next(model.parameters()).device
-        ids = self.batch["ids"]
-        # In chunks: full logits of a large vocabulary are ~10 MB per prompt.
-        predicted = torch.cat([model(part.to(device)).argmax(-1).cpu() for part in ids.split(chunk)])
-        answer = self.batch["answer_mask"][:, 1:]
-        answer_ok = ((predicted[:, :-1] == ids[:, 1:]) | ~answer).all(dim=1)
-        last = self.batch["mask"].sum(dim=1) - 1
-        after = predicted[torch.arange(len(ids)), last]
-        return answer_ok & ~torch.isin(after, self.continuing)
+    def correct(self, model) -> torch.Tensor:
+        strict, _ = teacher_forced_verdicts(model, self.batch["ids"], self.batch["answer_mask"],
+                                            self.batch["mask"].sum(dim=1), self.continuing)
+        return strict
 
     def accuracy(self, model) -> float:
         return float(self.correct(model).float().mean())
