@@ -161,6 +161,38 @@ def test_answer_logits_are_the_full_forward_at_the_answer_positions():
         assert torch.allclose(answer_logits, tiny.model(batch["ids"])[predicting], atol=1e-5)
 
 
+def test_roll_on_the_last_residual_reaches_the_answer_but_not_the_alignment():
+    """On a model one block deeper than the program the roll sits on the last residual: the answer
+    logits must be read after it (h·P + neighbour's h − h·P), the aligned residuals before it."""
+    from workbench.inject.data import TaskBatches
+    from workbench.inject.hooks import layer_map, roll, subspace_projection
+    from workbench.inject.trainer import Injector, unembed
+    from workbench.models import tiny_model
+    from workbench.tasks import get_task
+
+    task = get_task("count")
+    compiled = task.compile()
+    torch.manual_seed(0)
+    tiny = tiny_model("tiny-gpt2", n_layers=4)
+    mapping = layer_map(compiled.n_layers, 4)
+    assert mapping[-1] == 3
+    batch = TaskBatches(task, tiny.tokenizer, compiled, seed=0, with_targets=False)(0, 4)
+    answer = batch["answer_mask"][:, 1:]
+    predicting = torch.cat([answer, torch.zeros_like(answer[:, :1])], dim=1)
+    injector = Injector(tiny.model, compiled, mapping, "after_last", True)
+    with torch.no_grad():
+        rolled, mapped_rolled, _ = injector(batch["ids"], predicting, batch["ids"][:, :5], roll=True)
+        plain, mapped_plain, _ = injector(batch["ids"], predicting, batch["ids"][:, :5], roll=False)
+        _, cache = tiny.model.run_with_cache(batch["ids"], names_filter="blocks.3.hook_resid_post")
+        projection = subspace_projection(injector.map.weight, injector.final_dims)
+        expected = unembed(tiny.model, roll(cache["blocks.3.hook_resid_post"], projection)[predicting])
+    assert not torch.allclose(rolled, plain, atol=1e-3)
+    assert torch.allclose(rolled, expected, atol=1e-5)
+    assert torch.allclose(plain, tiny.model(batch["ids"])[predicting], atol=1e-5)
+    for a, b in zip(mapped_rolled, mapped_plain):
+        assert torch.equal(a, b)
+
+
 def test_warmup_then_cosine_schedule():
     from workbench.inject.trainer import make_scheduler
 

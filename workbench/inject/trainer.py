@@ -52,13 +52,17 @@ class Injector(nn.Module):
         """Logits at the ``predicting`` positions only (the answer CE needs no others), the mapped
         residuals at the aligned layers, and the logits of the text batch."""
         store = {}
-        hooks = [(self.last_residual, capture(store))]
+        hooks = []
         if self.map is not None:
             hooks += [(model_hook(block), capture(store)) for block in self.mapping]
             if roll:
                 hooks.append((self.roll_name, roll_hook(subspace_projection(self.map.weight, self.final_dims))))
+        # Last, in its own store: hooks on one name run in order, so when the roll sits on the last residual
+        # the answer sees it while the alignment still reads the unrolled residual.
+        last = {}
+        hooks.append((self.last_residual, capture(last)))
         self.model.run_with_hooks(ids, fwd_hooks=hooks, return_type=None)
-        answer_logits = unembed(self.model, store[self.last_residual][predicting])
+        answer_logits = unembed(self.model, last[self.last_residual][predicting])
         mapped = [self.map(store[model_hook(block)]) for block in self.mapping] if self.map is not None else []
         return answer_logits, mapped, self.model(text_ids)
 
