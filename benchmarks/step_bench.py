@@ -23,7 +23,7 @@ import torch
 from workbench.inject.config import InjectionConfig
 from workbench.inject.data import TaskBatches, TextBatches
 from workbench.inject.hooks import layer_map
-from workbench.inject.trainer import Injector, step_losses
+from workbench.inject.trainer import Injector, make_optimizer, step_losses
 from workbench.models import load_model
 from workbench.tasks import get_task
 
@@ -40,7 +40,7 @@ class Stepper:
         self.original = copy.deepcopy(loaded.model).requires_grad_(False)
         mapping = layer_map(compiled.n_layers, model.cfg.n_layers, config.layer_map)
         self.injector = Injector(model, compiled, mapping, config.roll_at, config.method == "ti")
-        self.optimizer = torch.optim.AdamW(self.injector.parameters(), lr=1e-6)
+        self.optimizer = make_optimizer(self.injector, config)
         self.tasks = TaskBatches(task, loaded.tokenizer, compiled, 0, with_targets=config.method == "ti")
         self.texts = TextBatches(config.text_source, loaded.tokenizer, config.text_tokens, 0)
 
@@ -91,7 +91,11 @@ def main() -> None:
         print(f"{loaded.name}: TI {ti_median:.3f} s/step (IQR {spread(ti_times):.3f}), FT+KL {ft_median:.3f} s/step "
               f"(IQR {spread(ft_times):.3f}), ratio {ti_median / ft_median:.3f} (target ≤ 1.10)", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(RESULTS, index=False)
+    table = pd.DataFrame(rows)
+    if RESULTS.exists():  # keep the rows of models not measured this time
+        previous = pd.read_csv(RESULTS)
+        table = pd.concat([previous[~previous["model"].isin(table["model"])], table], ignore_index=True)
+    table.to_csv(RESULTS, index=False)
     print(f"wrote {RESULTS}")
 
 

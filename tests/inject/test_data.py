@@ -5,6 +5,7 @@ import logging
 import pytest
 import torch
 
+from workbench.align import compiled_hook
 from workbench.inject.data import CompiledTargets, PromptStream, TaskBatches, compiled_targets
 from workbench.models import tiny_model
 from workbench.tasks import get_task
@@ -67,3 +68,14 @@ def test_targets_are_the_compiled_residuals_at_every_layer(name):
     for lean, full in zip(batch["targets"], compiled_targets(compiled, batch["compiled_ids"])):
         assert torch.allclose(lean, full, atol=1e-3)
     assert CompiledTargets(compiled).prune == (name in ("sum", "dyck"))  # where padding is most of the work
+
+
+def test_compiled_targets_are_the_compiled_models_cached_residuals():
+    task = get_task("count")
+    compiled = task.compile()
+    batch = TaskBatches(task, tiny_model("tiny-gpt2", n_layers=4).tokenizer, compiled, seed=0, with_targets=False)(0, 5)
+    names = [compiled_hook(i, compiled.n_layers) for i in range(compiled.n_layers + 1)]
+    _, cache = compiled.model.run_with_cache(batch["compiled_ids"], names_filter=names, return_type=None)
+    for name, target in zip(names, compiled_targets(compiled, batch["compiled_ids"]), strict=True):
+        assert torch.equal(target, cache[name][:, 1:]), name
+

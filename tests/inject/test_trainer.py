@@ -102,15 +102,15 @@ def test_two_gloo_processes_stay_identical(tmp_path):
     """Two gloo replicas stay identical, and close to one process trained on the same global batch.
 
     Close, not equal: each replica averages the answer CE and the alignment loss over its own
-    answer tokens and positions (the single process over the whole batch's) and rolls within its
-    own rows, so the updates differ a little (Adam then flips the sign of near-zero gradients). The
-    scale is a run on other data (half-size batches): replicas that trained on the wrong rows, or
+    answer tokens and positions (the single process over the whole batch's), so the updates differ
+    a little (Adam then flips the sign of near-zero gradients); the roll, which mixes each replica's
+    own rows, is off here. The scale is a run on other data (half-size batches): replicas that trained on the wrong rows, or
     whose gradients were not averaged, sit as far from the single process as that run does; the
     correct replicas sit at ~0.27 of it (measured), asserted below 0.5.
     """
     from safetensors.torch import load_file
 
-    config = dict(SMALL, steps=3, checkpoint_every=3, task_batch=4)
+    config = dict(SMALL, steps=3, checkpoint_every=3, task_batch=4, roll_after=3)  # the roll mixes rows: off
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT.format(config=repr(config)))
     run = tmp_path / "ddp"
