@@ -11,7 +11,6 @@ test accuracy is marked FAILED: it does not compute its program, so nothing deco
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,15 +23,10 @@ from tables import RESULTS  # noqa: E402
 from workbench.decode import agreement  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import load_run, load_trained_map, task_table  # noqa: E402
+from workbench.inject.monitor import training_seconds  # noqa: E402
 from workbench.tasks import get_task  # noqa: E402
 
 PASS = 0.90
-
-
-def training_seconds(metrics: pd.DataFrame) -> float:
-    """Wall-clock of the logged steps; gaps over a minute (a resumed run's pause) are not counted."""
-    gaps = metrics["time"].diff().dropna()
-    return float(gaps[gaps < 60].sum())
 
 
 def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
@@ -45,7 +39,7 @@ def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
     ppl_after = perplexity(loaded.model, loaded.tokenizer, lines)["per_line_ppl"]
     test = table.iloc[0]
     row = {"task": config.task, "model": loaded.name, "method": config.method, "steps": step,
-           "train_minutes": round(training_seconds(metrics) / 60, 1),
+           "train_minutes": round(training_seconds(metrics).iloc[-1] / 60, 1),
            "test_strict": test.model_accuracy, "test_lenient": test.model_accuracy_lenient,
            "compiled_test": test.compiled_accuracy,
            **{f"ood_{r.set}": r.model_accuracy for r in table.iloc[1:].itertuples()},

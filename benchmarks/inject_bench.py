@@ -20,6 +20,7 @@ import pandas as pd
 
 from workbench.inject import checkpoint
 from workbench.inject.config import InjectionConfig
+from workbench.inject.monitor import training_seconds
 from workbench.inject.presets import preset
 from workbench.inject.trainer import train
 
@@ -39,8 +40,7 @@ def finished(run_dir: Path, config: InjectionConfig) -> bool:
 
 def summary(run_dir: Path, target: float) -> dict:
     metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
-    gaps = metrics["time"].diff().fillna(0)
-    metrics["seconds"] = gaps.where(gaps < 60, 0).cumsum()  # a resumed run's pause is not training time
+    metrics["seconds"] = training_seconds(metrics)
     evals = metrics.dropna(subset=["eval_accuracy"]) if "eval_accuracy" in metrics else metrics.iloc[:0]
     hit = evals[evals["eval_accuracy"] >= target]
     return {"steps_to_target": int(hit["step"].iloc[0]) if len(hit) else None,

@@ -109,3 +109,10 @@ def test_the_nan_run_is_otherwise_valid(nan_run):
     checkpoint.verify(checkpoint.latest(nan_run))
     weights = load_file(checkpoint.latest(nan_run) / "model.safetensors")
     assert sum(int(torch.isnan(t).sum()) for t in weights.values()) == 1
+
+
+def test_the_cli_offers_every_task():
+    from workbench.cli import TASK_NAMES
+    from workbench.tasks import TASKS
+
+    assert TASK_NAMES == tuple(TASKS)

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
+# workbench.tasks.TASKS's names, spelled out: importing the tasks loads tracr and JAX (seconds) (tested equal).
+TASK_NAMES = ("dyck", "count", "sum", "dyck-paper")
+
 
 def _compile(args: argparse.Namespace) -> None:
     from workbench.compiled import LIB_PROGRAMS, compile_lib, get_lib_program
@@ -296,13 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tasks", help="list the tasks, or show examples of one with compiled and reference answers")
     p.add_argument("action", choices=["list", "show"])
-    p.add_argument("task", nargs="?", help="dyck, count or sum (for show)")
+    p.add_argument("task", nargs="?", choices=TASK_NAMES, help="the task to show")
     p.add_argument("--n", type=int, default=3, help="examples per split and suite (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_tasks)
 
     p = sub.add_parser("train", help="inject a task into a model (TI) or fine-tune it (FT+KL); torchrun for DDP")
-    p.add_argument("--task", required=True, choices=["dyck", "count", "sum"])
+    p.add_argument("--task", required=True, choices=TASK_NAMES)
     p.add_argument("--preset", help="named CPU settings measured to reach the target (see the README): tiny; "
                    "options given explicitly override it")
     p.add_argument("--model", help="smollm2-135m (default), gpt2[-medium|-large|-xl], tiny-gpt2, tiny-llama or a "
@@ -352,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("decode", help="decode a prompt's residual into program variables (tables + heatmaps)")
     p.add_argument("run_dir", nargs="?", type=Path, help="a TI run folder (uses its trained map)")
-    p.add_argument("--compiled", choices=["dyck", "count", "sum"], help="decode the compiled program instead")
+    p.add_argument("--compiled", choices=TASK_NAMES, help="decode the compiled program instead")
     p.add_argument("--prompt", required=True, help='e.g. "Are parentheses here correctly matched? [()].Answer:"')
     p.add_argument("--out", help="folder for the figures (default RUN_DIR/decode or decode_<task>)")
     p.add_argument("--png", action="store_true", help="also write PNG files (needs kaleido and Chromium)")

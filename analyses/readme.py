@@ -1,0 +1,167 @@
+"""The README's evidence, written from the committed results files (never typed by hand).
+
+    python analyses/readme.py          # rewrite the generated blocks of README.md
+    python analyses/readme.py --check  # exit 1 if README.md differs from what the results say
+
+Each block sits between ``<!-- generated: NAME -->`` and ``<!-- end generated -->`` and is made
+by ``BLOCKS[NAME]`` from ``results/`` and ``benchmarks/results/``. The test suite runs the check,
+so a results file regenerated without the README following fails the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+BENCH = ROOT / "benchmarks" / "results"
+RESULTS = ROOT / "results"
+BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def pct(value: float) -> str:
+    return "—" if pd.isna(value) else f"{100 * value:.1f} %"
+
+
+def markdown(rows: list[dict]) -> str:
+    return pd.DataFrame(rows).to_markdown(index=False) + "\n"
+
+
+def tasks() -> str:
+    from workbench.tasks import TASKS
+
+    table = pd.read_csv(BENCH / "tasks.csv").set_index("task")
+    rows = []
+    for name, task in TASKS.items():
+        row = table.loc[name]
+        example = task.split("test", 1)[0]
+        suites = ", ".join(f"{suite} {pct(row[f'compiled_{suite}'])}" for suite in task.suites())
+        rows.append({"task": name, "test prompt (answer supervised)": f"`{example.text}`",
+                     "compiled program": f"{row.blocks} blocks, width {row.residual_width}, d_mlp {row.d_mlp}",
+                     "compiled exact match: test; suites": f"{pct(row.compiled_test)}; {suites}",
+                     "cold compile": f"{row.cold_compile_s:.0f} s"})
+    return markdown(rows)
+
+
+def injection_runs() -> str:
+    runs = pd.read_csv(RESULTS / "injection.csv")
+    bench = pd.read_csv(BENCH / "inject.csv").set_index(["preset", "task", "method"])
+    rows = []
+    for run in runs.itertuples():
+        ood = ", ".join(f"{c.removeprefix('ood_').replace('_', '-')} {pct(getattr(run, c))}"
+                        for c in runs.columns if c.startswith("ood_") and not pd.isna(getattr(run, c)))
+        layers = [getattr(run, c) for c in runs.columns if c.startswith("agreement_layer")]
+        layers = [v for v in layers if not pd.isna(v)]
+        agreement = (f"{pct(run.agreement_mean)} ({', '.join(f'{100 * v:.1f}' for v in layers)})"
+                     if layers else "—")
+        timing = bench.loc[(run.preset, run.task, run.method)] if (run.preset, run.task, run.method) in bench.index \
+            else None
+        to_target = ("never" if timing is None or pd.isna(timing.steps_to_target)
+                     else f"{int(timing.steps_to_target):,} ({timing.minutes_to_target:.0f} min)")
+        rows.append({"preset": run.preset, "task": run.task, "method": "TI" if run.method == "ti" else "FT+KL",
+                     "model": run.model, "steps": f"{run.steps:,}", "train min": f"{run.train_minutes:.0f}",
+                     "steps to 95 % held-out": to_target, "test strict": pct(run.test_strict), "OOD suites": ood,
+                     "decoded agreement (mean; per aligned layer)": agreement,
+                     "perplexity change": f"{run.ppl_change_pct:+.1f} %", "verdict": run.verdict})
+    return markdown(rows)
+
+
+def step_times() -> str:
+    table = pd.read_csv(BENCH / "step.csv")
+    return markdown([{"model": r.model, "prompts + text rows": f"{r.task_batch} + {r.text_batch}",
+                      "TI s/step (IQR)": f"{r.ti_step_s:.3f} ({r.ti_iqr_s:.3f})",
+                      "FT+KL s/step (IQR)": f"{r.ft_step_s:.3f} ({r.ft_iqr_s:.3f})",
+                      "ratio": f"{r.ratio_ti_ft:.3f}", "≤ 1.10": "yes" if r.meets_target else "no"}
+                     for r in table.itertuples()])
+
+
+def _evidence_rows() -> list[tuple[str, str, str]]:
+    compile_ = pd.read_csv(BENCH / "compile.csv")
+    evals = pd.read_csv(BENCH / "eval.csv").iloc[0]
+    decode = pd.read_csv(BENCH / "decode.csv").iloc[0]
+    circuits = pd.read_csv(BENCH / "circuits.csv")
+    tier1 = pd.read_csv(RESULTS / "circuits_tier1.csv")
+    auc = tier1.groupby("method")["edge_auc"].agg(["min", "max"])
+    speedups = ", ".join(f"{r.speedup:.0f}× on {r.target}" for r in circuits.itertuples())
+    compression = pd.read_csv(RESULTS / "compression_sort_unique.csv")
+    smallest = compression[compression.accuracy >= 1.0].sort_values("width").iloc[0]
+    return [
+        ("`benchmarks/results/compile.csv`", "`python benchmarks/compile_bench.py`",
+         f"warm compile+convert ≤ {compile_.warm_compile_s.max():.2f} s per lib program; residual diff ≤ "
+         f"{compile_.residual_max_diff.max():.1e}"),
+        ("`benchmarks/results/tasks.csv`", "`python benchmarks/tasks_bench.py`",
+         "depth / width / compile time of the task programs, their exact match on the test split and every suite"),
+        ("`benchmarks/results/step.csv`", "`python benchmarks/step_bench.py`",
+         "TI / FT+KL step time of the trainer's own step (20 interleaved repeats, median and IQR; count task)"),
+        ("`benchmarks/results/inject.csv`", "`python benchmarks/inject_bench.py`",
+         "trains the `tiny` preset runs (TI and FT+KL) and records steps / minutes to 95 % held-out accuracy"),
+        ("`results/injection.md`", "`python analyses/injection.py` (after the line above)",
+         "per run: strict/lenient test accuracy, OOD suites, decoded agreement per aligned layer, perplexity "
+         "change; runs < 90 % marked FAILED"),
+        ("`benchmarks/results/eval.csv`", "`python benchmarks/eval_bench.py`",
+         f"batched KV-cache greedy decoding {evals.speedup:.1f}× faster than one prompt at a time "
+         f"({evals.prompts:,} {evals.task} prompts)"),
+        ("`benchmarks/results/decode.csv`", "`python benchmarks/decode_bench.py`",
+         f"decoding a {decode.tokens}-token prompt on SmolLM2-135M: {decode.median_ms:.0f} ms"),
+        ("`results/table{1,2,3}.md`",
+         "`python analyses/table1.py --run ti:dyck=runs/demo --run ft:dyck=runs/demo_ft` (2, 3 alike)",
+         "the paper's tables on SmolLM2-135M with CPU-sized runs, paper numbers alongside"),
+        ("`results/circuits_tier1.md`", "`python analyses/circuits.py --tier 1` (~45 min)",
+         f"{tier1.target.nunique()} compiled programs × {tier1.method.nunique()} methods × "
+         f"{tier1.resamples.max()} resamples: edge AUC "
+         + ", ".join(f"{m} {auc.loc[m, 'min']:.2f}–{auc.loc[m, 'max']:.2f}" for m in auc.index)),
+        ("`results/circuits_tier2.md`", "`python analyses/circuits.py --tier 2 --run RUN`",
+         "tier-2 scores on an injected run (see the file for which run and its task accuracy)"),
+        ("`benchmarks/results/circuits.csv`", "`python benchmarks/circuits_bench.py`",
+         f"EAP vs ACDC ({circuits.acdc_thresholds.iloc[0]}-threshold sweep) on the same model and data: EAP "
+         f"{speedups} (target 100×); edge AUC ACDC {circuits.acdc_edge_auc.min():.2f}–"
+         f"{circuits.acdc_edge_auc.max():.2f}, EAP {circuits.eap_edge_auc.min():.2f}–{circuits.eap_edge_auc.max():.2f}"),
+        ("`results/compression_sort_unique.csv`",
+         "`workbench compress --compiled sort_unique --dims 8,12,16 --steps 800`",
+         f"{pct(smallest.accuracy)} outputs kept at d = {smallest.width} of D = {smallest.D}"),
+    ]
+
+
+def evidence() -> str:
+    return markdown([{"file": f, "command": c, "what it shows (2 CPU cores)": s} for f, c, s in _evidence_rows()])
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs, "step-times": step_times,
+                                         "evidence": evidence}
+
+
+def render(text: str) -> str:
+    """``text`` with every generated block rewritten; an unknown block name is an error."""
+
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise SystemExit(f"README block {name!r} has no generator; known: {', '.join(BLOCKS)}")
+        return match.group(1) + BLOCKS[name]() + match.group(4)
+
+    return BLOCK.sub(fill, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not what the results say")
+    args = parser.parse_args()
+    current = README.read_text()
+    wanted = render(current)
+    if args.check:
+        if wanted != current:
+            print("README.md differs from the results files: run `python analyses/readme.py`", file=sys.stderr)
+            sys.exit(1)
+        return
+    README.write_text(wanted)
+    print(f"wrote {README} ({len(BLOCK.findall(wanted))} generated blocks)")
+
+
+if __name__ == "__main__":
+    main()
