@@ -1,0 +1,274 @@
+"""Compile a generated program to tracr's craft model and keep it only if it computes the program.
+
+The thesis compiled every program and kept it unchecked; here the craft model (the compiled
+blocks, before assembling: tracr's assembler fails when a value matrix is wider than the
+query/key one, thesis §6.1) is run in numpy on random inputs and its output compared with RASP's
+own evaluation, causal or bidirectional. Categorical Aggregates over selectors of width > 1
+(RASP takes the mean, the compiled head mixes one-hots) are the main unfaithful case.
+
+Compiling can take minutes or exhaust memory on a few programs (large value sets make large
+MLPs). :class:`CompileWorker` compiles in a child process: the parent waits ``timeout_s`` for
+the answer and kills the child past it, and the child's address space is capped at
+``memory_mb`` (``RLIMIT_AS``), so a runaway allocation fails there as a MemoryError. Children
+fork from a forkserver that has imported tracr once, so a restart after a kill costs
+milliseconds, not a JAX import. (Ray has no task timeout; this is how the zoo enforces one.)
+
+>>> from workbench.decompile.program import Line, Program
+>>> p = Program(["a", "b"], 4, [Line("Select", "PRED_EQ", ("tokens", "tokens"), "s"),
+...                            Line("SelectorWidth", None, ("s",), "w")])
+>>> result = compile_and_check(p, n_inputs=8, seed=0)
+>>> result.status, result.layer_types
+('ok', ['HEAD', 'MLP'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import resource
+import time
+import traceback
+from typing import Any, Sequence
+
+import numpy as np
+
+from workbench.decompile.program import Program
+
+COMPILER_BOS = "compiler_bos"  # the same names as workbench.compiled (kept here: no torch in the children)
+MLP_EXACTNESS = 100
+REASONS = ("timeout", "memory", "compile_error", "unfaithful", "too_many_weight_tokens")
+_PRELOAD = ["tracr.compiler.basis_inference", "tracr.compiler.craft_graph_to_model",
+            "tracr.compiler.expr_to_craft_graph", "tracr.compiler.rasp_to_graph", "tracr.compiler.validating",
+            "workbench.decompile.faithful"]
+
+
+@dataclasses.dataclass
+class CompileResult:
+    """``status`` "ok" or a rejection reason; for "ok" the craft weights in forward order.
+
+    ``weights``: (kind, matrix) with kind w_qk / w_ov per head and fst / snd per MLP;
+    ``layer_types``: HEAD per attention head, MLP per MLP block (the thesis's architecture).
+    """
+
+    status: str
+    detail: str = ""
+    weights: list[tuple[str, np.ndarray]] = dataclasses.field(default_factory=list)
+    layer_types: list[str] = dataclasses.field(default_factory=list)
+    n_layers: int = 0
+    residual_width: int = 0
+    seconds: float = 0.0
+
+
+def _one_hot(space, direction):
+    """tracr's basis vector in O(d) (tracr builds ``np.eye(d)`` per call; same values, see compiled.bridge)."""
+    magnitudes = np.zeros(space.num_dims)
+    magnitudes[space.index_by_direction[direction]] = 1.0
+    return space.make_vector(magnitudes)
+
+
+@contextlib.contextmanager
+def _fast_one_hots():
+    from tracr.craft import bases
+
+    original = bases.VectorSpaceWithBasis.vector_from_basis_direction
+    bases.VectorSpaceWithBasis.vector_from_basis_direction = _one_hot
+    try:
+        yield
+    finally:
+        bases.VectorSpaceWithBasis.vector_from_basis_direction = original
+
+
+def compile_craft(program: Program, causal: bool = False):
+    """tracr's compiler up to the craft model: (craft_model, output basis). Raises on what tracr cannot compile."""
+    from tracr.compiler import basis_inference, craft_graph_to_model, expr_to_craft_graph, nodes, rasp_to_graph
+    from tracr.compiler import validating
+    from tracr.craft import bases
+    from tracr.rasp import rasp
+
+    expr = program.to_rasp()
+    unsupported = validating.static_validate(expr)
+    if unsupported:
+        raise NotImplementedError("; ".join(f"{u.expr.name}: {u.reason}" for u in unsupported))
+    with _fast_one_hots():
+        extracted = rasp_to_graph.extract_rasp_graph(expr)
+        basis_inference.infer_bases(extracted.graph, extracted.sink, set(program.vocab), program.max_seq_len)
+        expr_to_craft_graph.add_craft_components_to_rasp_graph(
+            extracted.graph, bos_dir=bases.BasisDirection(rasp.tokens.label, COMPILER_BOS), causal=causal,
+            mlp_exactness=MLP_EXACTNESS)
+        craft_model = craft_graph_to_model.craft_graph_to_model(extracted.graph, extracted.sources)
+    return craft_model, list(extracted.sink[nodes.OUTPUT_BASIS])
+
+
+def craft_outputs(craft_model, output_basis, tokens: Sequence[Any]) -> list[Any]:
+    """Run the craft model on ``tokens`` (BOS prepended, as the assembled model embeds them); decoded outputs.
+
+    A position whose output one-hot is absent (best score below 0.5) decodes to None, as RASP's
+    evaluation gives None where an Aggregate selects nothing.
+    """
+    from tracr.craft import bases
+
+    space = craft_model.residual_space
+    index = space.index_by_direction
+    x = np.zeros((len(tokens) + 1, space.num_dims))
+    for row, (token, position) in enumerate([(COMPILER_BOS, None), *((t, i) for i, t in enumerate(tokens))]):
+        for direction in (bases.BasisDirection("one"), bases.BasisDirection("tokens", token),
+                          None if position is None else bases.BasisDirection("indices", position)):
+            if direction is not None and direction in index:
+                x[row, index[direction]] = 1.0
+    out = craft_model.apply(bases.VectorInBasis(space.basis, x))
+    scores = out.project(bases.VectorSpaceWithBasis(output_basis)).magnitudes[1:]
+    best = scores.argmax(axis=1)
+    return [output_basis[b].value if scores[i, b] > 0.5 else None for i, b in enumerate(best)]
+
+
+def random_inputs(program: Program, n: int, seed: int) -> list[list[Any]]:
+    """``n`` inputs, lengths 1..max_seq_len (the full length always among them), tokens uniform over the vocab."""
+    rng = np.random.default_rng(seed)
+    lengths = [program.max_seq_len] + [int(rng.integers(1, program.max_seq_len + 1)) for _ in range(n - 1)]
+    return [[program.vocab[int(i)] for i in rng.integers(len(program.vocab), size=length)] for length in lengths]
+
+
+def _same(a, b) -> bool:
+    return (a is None) == (b is None) and (a is None or a == b)
+
+
+def weights_of(craft_model) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
+    """Craft-level parameters in forward order (thesis §5.1.2): per head w_qk then w_ov, per MLP fst then snd."""
+    from tracr.craft import transformers
+
+    weights, layer_types = [], []
+    for block in craft_model.blocks:
+        if isinstance(block, transformers.MLP):
+            weights += [("fst", np.asarray(block.fst.matrix)), ("snd", np.asarray(block.snd.matrix))]
+            layer_types.append("MLP")
+        else:
+            for head in block.as_multi().heads():
+                weights += [("w_qk", np.asarray(head.w_qk.matrix)), ("w_ov", np.asarray(head.w_ov.matrix))]
+                layer_types.append("HEAD")
+    return weights, layer_types
+
+
+def _n_layers(craft_model) -> int:
+    """Assembled layers (one attention + one MLP sublayer each), as ``assemble`` allocates the blocks."""
+    from tracr.craft import transformers
+
+    half = 0
+    for block in craft_model.blocks:
+        is_mlp = isinstance(block, transformers.MLP)
+        if half % 2 != is_mlp:
+            half += 1
+        half += 1
+    return (half + 1) // 2
+
+
+def compile_and_check(program: Program, causal: bool = False, n_inputs: int = 16, seed: int = 0) -> CompileResult:
+    """Compile (in this process) and compare with RASP on ``n_inputs`` random inputs."""
+    start = time.perf_counter()
+    try:
+        craft_model, output_basis = compile_craft(program, causal)
+    except MemoryError as error:
+        return CompileResult("memory", str(error)[:200], seconds=time.perf_counter() - start)
+    except Exception as error:  # tracr raises many types (NotImplementedError, ValueError, KeyError, ...)
+        return CompileResult("compile_error", f"{type(error).__name__}: {error}"[:300],
+                             seconds=time.perf_counter() - start)
+    try:
+        for tokens in random_inputs(program, n_inputs, seed):
+            expected = program.outcome(tokens, causal=causal)
+            if isinstance(expected, str):
+                return CompileResult("unfaithful", f"input {tokens}: RASP {expected}", seconds=time.perf_counter() - start)
+            got = craft_outputs(craft_model, output_basis, tokens)
+            if not all(_same(e, g) for e, g in zip(expected, got)):
+                return CompileResult("unfaithful", f"input {tokens}: RASP {expected}, compiled {got}"[:300],
+                                     seconds=time.perf_counter() - start)
+    except MemoryError as error:
+        return CompileResult("memory", str(error)[:200], seconds=time.perf_counter() - start)
+    except Exception as error:  # a value RASP cannot evaluate (e.g. a mean of strings) is not a usable program
+        return CompileResult("unfaithful", f"{type(error).__name__}: {error}"[:300],
+                             seconds=time.perf_counter() - start)
+    weights, layer_types = weights_of(craft_model)
+    return CompileResult("ok", "", weights, layer_types, _n_layers(craft_model),
+                         craft_model.residual_space.num_dims, time.perf_counter() - start)
+
+
+def _child(connection, memory_mb: int) -> None:
+    if memory_mb:
+        limit = memory_mb * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+        text, causal, n_inputs, seed = request
+        try:
+            result = compile_and_check(Program.from_json(text), causal, n_inputs, seed)
+        except MemoryError as error:
+            result = CompileResult("memory", str(error)[:200])
+        except Exception:  # never let the child die silently: the parent would read it as a timeout
+            result = CompileResult("compile_error", traceback.format_exc(limit=2)[-300:])
+        try:
+            connection.send(result)
+        except MemoryError:
+            connection.send(CompileResult("memory", "result too large to send"))
+
+
+class CompileWorker:
+    """Compiles programs one at a time in a child process, with a per-program timeout and memory cap.
+
+    The child and the parent exchange a program's JSON and a :class:`CompileResult` over a pipe
+    (an internal channel between two processes of this run; nothing is written to disk).
+    """
+
+    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 4096):
+        self.timeout_s, self.memory_mb = timeout_s, memory_mb
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_PRELOAD)
+        self._process = None
+        self._connection = None
+
+    def _start(self) -> None:
+        parent, child = self._context.Pipe()
+        self._process = self._context.Process(target=_child, args=(child, self.memory_mb), daemon=True)
+        self._process.start()
+        child.close()
+        self._connection = parent
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.join()
+            self._connection.close()
+        self._process = self._connection = None
+
+    def compile(self, program: Program, causal: bool = False, n_inputs: int = 16, seed: int = 0) -> CompileResult:
+        if self._process is None or not self._process.is_alive():
+            self._kill()
+            self._start()
+        start = time.perf_counter()
+        self._connection.send((program.to_json(), causal, n_inputs, seed))
+        try:
+            ready = self._connection.poll(self.timeout_s)
+            result = self._connection.recv() if ready else None
+        except (EOFError, OSError):  # the child died (killed by the OS for memory, or crashed)
+            self._kill()
+            return CompileResult("memory", "the compiling process died", seconds=time.perf_counter() - start)
+        if result is None:
+            self._kill()
+            return CompileResult("timeout", f"no answer in {self.timeout_s:g} s", seconds=time.perf_counter() - start)
+        return result
+
+    def close(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            with contextlib.suppress(OSError, BrokenPipeError):
+                self._connection.send(None)
+            self._process.join(timeout=5)
+        self._kill()
+
+    def __enter__(self) -> "CompileWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
