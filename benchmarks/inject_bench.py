@@ -70,9 +70,11 @@ def main() -> None:
             print(rows[-1], flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
-    if RESULTS.exists():  # keep the other presets' rows
+    if RESULTS.exists():  # keep the rows of the runs not trained or read this time
         previous = pd.read_csv(RESULTS)
-        table = pd.concat([previous[previous["preset"] != args.preset], table], ignore_index=True)
+        key = ["preset", "task", "method"]
+        kept = previous.merge(table[key], on=key, how="left", indicator=True)["_merge"] == "left_only"
+        table = pd.concat([previous[kept.to_numpy()], table], ignore_index=True).sort_values(key)
     table.to_csv(RESULTS, index=False)
     print(f"wrote {RESULTS}")
 
