@@ -20,13 +20,31 @@ from workbench.circuits.benchmark import benchmark, compiled_target, roc_figure,
 from workbench.plots import write_figure
 
 TIER1 = ["dyck", "count", "sum", "reverse", "frac_prevs", "sort", "hist"]
+PASS = 0.90  # tier 2: a run below this strict test accuracy does not compute its program: not a result
+QUALITY_PROMPTS = 200
 METHODS = "acdc,eap,eap-ig,patch,random"
 LARGE = 1000  # edges: above this, ACDC sweeps fewer thresholds (each costs one forward pass per edge)
 
 COLUMNS = ["target", "level", "ablation", "truth_ablation", "nodes", "edges", "scored_edges", "true_edges",
            "writing_components", "method", "edge_auc", "edge_auc_std", "node_auc", "node_auc_std", "node_auc_writing",
            "faithfulness", "faithfulness_std", "faithfulness_at_truth_size", "score_rank_stability", "ig_steps",
-           "ig_nonzero_steps", "seconds", "resamples"]
+           "ig_nonzero_steps", "seconds", "resamples", "task_accuracy", "decoded_agreement"]
+
+
+def run_quality(run_dir: str) -> tuple[float, float]:
+    """A TI run's strict greedy exact match on test prompts and its decoded-variable agreement (mean over
+    every variable at every aligned layer): whether the model computes the program tier 2 assumes."""
+    from workbench.decode import agreement
+    from workbench.evaluate.accuracy import answer_correct
+    from workbench.evaluate.runs import load_trained_map
+    from workbench.tasks import get_task
+
+    loaded, config, linear_map, mapping, _ = load_trained_map(run_dir)
+    task = get_task(config.task)
+    examples = task.split("test", QUALITY_PROMPTS)
+    accuracy = sum(answer_correct(loaded.model, loaded.tokenizer, task, examples)) / len(examples)
+    table = agreement(loaded.model, linear_map, loaded.tokenizer, task, task.compile(), examples[:50], mapping)
+    return accuracy, float(table.stack().mean())
 
 
 def main() -> None:
@@ -46,14 +64,23 @@ def main() -> None:
     targets = ([lambda p=p: compiled_target(p, ablation) for p in args.programs.split(",")] if args.tier == 1
                else [lambda r=r: run_target(r, ablation) for r in args.run])
     tables, notes = [], []
-    for make in targets:
+    for run, make in zip(args.run or [None] * len(targets), targets):
+        quality = run_quality(run) if args.tier == 2 else None
+        if quality is not None and quality[0] < PASS:
+            notes.append(f"{run}: not published — {quality[0]:.1%} strict test accuracy (< {PASS:.0%}): the model "
+                         "does not compute its program, so the transported truth does not describe it")
+            print(notes[-1], flush=True)
+            continue
         target = make()
         print(target.describe(), flush=True)
         thresholds = 3 if len(target.graph.edges) > LARGE else 10
         start = time.perf_counter()
         summary, _, curves = benchmark(target, args.methods, resamples=args.resamples, n=args.n, progress=True,
                                        options={"acdc": {"n_thresholds": thresholds}})
-        tables.append(summary_row(target, summary).reindex(columns=COLUMNS))
+        row = summary_row(target, summary)
+        if quality is not None:
+            row["task_accuracy"], row["decoded_agreement"] = quality
+        tables.append(row.reindex(columns=COLUMNS))
         notes.append(f"{target.name}: ACDC swept {thresholds} thresholds; {time.perf_counter() - start:.0f} s "
                      "for all methods and resamples")
         slug = re.sub(r"[^a-z0-9]+", "_", target.name.lower()).strip("_")
@@ -63,7 +90,11 @@ def main() -> None:
              if args.tier == 1 else
              f"compiled truth for {ablation} ablation (`truth_ablation`) transported through the run's layer map "
              "(layer level); layers after the last aligned block and the edges into the output are not scored")
+    if not tables:
+        raise SystemExit("no run passed its task: nothing to publish (" + "; ".join(notes) + ")")
     table = pd.concat(tables).round(4)
+    if args.tier == 1:
+        table = table.drop(columns=["task_accuracy", "decoded_agreement"])
     write(table, f"circuits_tier{args.tier}", f"Circuit discovery, tier {args.tier}",
           [truth, f"{args.resamples} resamples of {args.n} clean + {args.n} corrupt inputs; means, `_std` = spread "
            "over resamples; `score_rank_stability` = mean Spearman correlation of edge scores between resamples",
@@ -78,7 +109,11 @@ def main() -> None:
            "the empty circuit's)",
            "`ig_steps` = EAP-IG's points along the path, `ig_nonzero_steps` = those with a nonzero gradient (1: "
            "EAP-IG is EAP / steps, see `workbench.circuits.methods.eap_ig`)",
-           "seconds = wall-clock per method and resample on 2 CPU cores"] + notes)
+           "seconds = wall-clock per method and resample on 2 CPU cores"]
+          + ([f"`task_accuracy` = the run's strict greedy exact match on {QUALITY_PROMPTS} test prompts, "
+              "`decoded_agreement` = its decoded-variable agreement with the compiled program (mean over every "
+              f"variable at every aligned layer, 50 prompts); runs below {PASS:.0%} are not published"]
+             if args.tier == 2 else []) + notes)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from tables import RESULTS  # noqa: E402
 from workbench.decode import agreement  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import load_run, load_trained_map, task_table  # noqa: E402
+from workbench.inject.config import InjectionConfig  # noqa: E402
 from workbench.inject.monitor import training_seconds  # noqa: E402
+from workbench.inject.trainer import finished  # noqa: E402
 from workbench.tasks import get_task  # noqa: E402
 
 PASS = 0.90
@@ -63,6 +65,10 @@ def main() -> None:
     parser.add_argument("--ppl-lines", type=int, default=100)
     args = parser.parse_args()
     folders = sorted(p.parent for p in args.runs.glob("*/*/config.json"))
+    unfinished = [f for f in folders if not finished(f, InjectionConfig.from_file(f / "config.json"))]
+    for folder in unfinished:
+        print(f"skipping {folder}: still training (resume it with `python benchmarks/inject_bench.py`)", flush=True)
+    folders = [f for f in folders if f not in unfinished]
     if not folders:
         raise SystemExit(f"no runs under {args.runs}; train them with `python benchmarks/inject_bench.py`")
     lines, corpus = shakespeare_lines(None, args.ppl_lines)

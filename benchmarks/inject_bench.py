@@ -13,29 +13,17 @@ evaluates the same runs in full.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from workbench.inject import checkpoint
 from workbench.inject.config import InjectionConfig
 from workbench.inject.monitor import training_seconds
 from workbench.inject.presets import preset
-from workbench.inject.trainer import train
+from workbench.inject.trainer import finished, train
 
 RESULTS = Path(__file__).parent / "results" / "inject.csv"
 TARGETS = {"tiny": 0.95, "smollm2": 0.90}
-
-
-def finished(run_dir: Path, config: InjectionConfig) -> bool:
-    last = checkpoint.latest(run_dir)
-    if last is None:
-        return False
-    state = json.loads((last / "state.json").read_text())
-    metrics = pd.read_json(run_dir / "metrics.jsonl", lines=True)
-    stopped = config.target_accuracy and metrics["eval_accuracy"].dropna().ge(config.target_accuracy).any()
-    return state["step"] >= config.steps or bool(stopped)
 
 
 def summary(run_dir: Path, target: float) -> dict:

@@ -12,7 +12,7 @@ import torch
 
 from workbench import WorkbenchError
 from workbench.inject.config import InjectionConfig
-from workbench.inject.trainer import train
+from workbench.inject.trainer import finished, train
 
 SMALL = dict(task="count", model="tiny-gpt2", tiny_layers=4, task_batch=6, text_batch=2, text_tokens=16,
              lr_model=1e-3, lr_map=1e-2)
@@ -87,7 +87,7 @@ def _free_port() -> int:
 _DDP_SCRIPT = """
 import hashlib, sys, torch
 from workbench.inject.config import InjectionConfig
-from workbench.inject.trainer import train
+from workbench.inject.trainer import finished, train
 config = InjectionConfig(**{config})
 result = train(config, sys.argv[1], progress=False)
 digest = hashlib.sha256()
@@ -222,6 +222,10 @@ def test_early_stop_at_the_target_accuracy_saves_the_stopping_step(tmp_path, mon
     resumed = train(InjectionConfig(**SMALL, steps=50, eval_every=2, target_accuracy=0.95, checkpoint_every=100),
                     run, progress=False, resume=True)
     assert resumed["step"] == 6 and len(_metrics(run)) == 6  # a run that reached its target trains no more
+    assert finished(run, InjectionConfig(**SMALL, steps=50, target_accuracy=0.95))
+    assert not finished(run, InjectionConfig(**SMALL, steps=50, target_accuracy=0.995))  # 99 % is not enough
+    assert finished(run, InjectionConfig(**SMALL, steps=6))
+    assert not finished(tmp_path / "never", InjectionConfig(**SMALL, steps=6))
 
 
 def test_failed_start_leaves_nothing_that_blocks_the_retry(tmp_path):

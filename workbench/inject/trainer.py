@@ -238,6 +238,19 @@ def _check_run_dir(run_dir: Path, config: InjectionConfig, resume: bool) -> None
                              "own settings (its config.json) or start a new --out")
 
 
+def finished(run_dir: str | Path, config: InjectionConfig) -> bool:
+    """Whether resuming ``run_dir`` would train nothing: its latest checkpoint is at ``config.steps``
+    or at the step where the held-out accuracy reached ``config.target_accuracy``."""
+    run_dir = Path(run_dir)
+    last = checkpoint.latest(run_dir)
+    if last is None:
+        return False
+    step = json.loads((last / "state.json").read_text())["step"]
+    accuracy = _accuracy_at(run_dir, step)
+    return step >= config.steps or bool(config.target_accuracy and accuracy is not None
+                                        and accuracy >= config.target_accuracy)
+
+
 def _accuracy_at(run_dir: Path, step: int) -> float | None:
     """The held-out accuracy logged at ``step`` (None if that step had no check)."""
     path = run_dir / "metrics.jsonl"
