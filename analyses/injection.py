@@ -4,7 +4,8 @@ agreement per aligned layer, perplexity change, and accuracy-vs-step curves.
     python analyses/injection.py [--runs runs/presets] [--n 200] [--ppl-lines 100]
 
 Reads every run folder ``RUNS/<preset>/<task>_<method>`` (made by ``python benchmarks/inject_bench.py``)
-→ results/injection.csv, results/injection.md, results/injection_curves.html. A run below 90 % strict
+→ results/injection.csv, results/injection.md, results/injection_agreement.csv (TI runs: agreement per
+variable and aligned layer), results/injection_curves.html. A run below 90 % strict
 test accuracy is marked FAILED: it does not compute its program, so nothing decoded from it is a result.
 """
 
@@ -54,6 +55,7 @@ def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
         for i, column in enumerate(table.columns):
             row[f"agreement_layer{i}"] = table[column].mean()
         row["agreement_mean"] = float(table.stack().mean())  # every variable at every aligned layer
+        row["per_variable"] = table.set_axis([f"layer{i}" for i in range(table.shape[1])], axis=1)
     row["verdict"] = "injected" if row["test_strict"] >= PASS else f"FAILED (< {PASS:.0%} on its task)"
     return row
 
@@ -80,8 +82,13 @@ def main() -> None:
         if "eval_accuracy" in metrics:
             points = metrics.dropna(subset=["eval_accuracy"])[["step", "eval_accuracy"]]
             curves.append(points.assign(run=f"{folder.parent.name}/{folder.name}"))
+    per_variable = [row.pop("per_variable").rename_axis("variable").reset_index()
+                    .assign(preset=row["preset"], task=row["task"], model=row["model"])
+                    for row in rows if "per_variable" in row]
     table = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
+    if per_variable:
+        pd.concat(per_variable).round(4).to_csv(RESULTS / "injection_agreement.csv", index=False)
     table.to_csv(RESULTS / "injection.csv", index=False)
     shown = table.copy()
     for column in [c for c in shown if c.startswith(("test_", "compiled_", "ood_", "agreement_"))]:
@@ -98,7 +105,7 @@ def main() -> None:
                          title="Held-out strict accuracy during training")
         figure.write_html(RESULTS / "injection_curves.html", include_plotlyjs="cdn")
     print(shown.to_string(index=False))
-    print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_curves.html")
+    print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_agreement.csv, injection_curves.html")
 
 
 if __name__ == "__main__":
