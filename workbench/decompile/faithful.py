@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.decompile.program import Program
+from workbench.decompile.weights import n_weight_tokens
 
 COMPILER_BOS = "compiler_bos"  # the same names as workbench.compiled (kept here: no torch in the children)
 MLP_EXACTNESS = 100
@@ -83,7 +84,7 @@ def compile_craft(program: Program, causal: bool = False):
     """tracr's compiler up to the craft model: (craft_model, output basis). Raises on what tracr cannot compile."""
     from tracr.compiler import basis_inference, craft_graph_to_model, expr_to_craft_graph, nodes, rasp_to_graph
     from tracr.compiler import validating
-    from tracr.craft import bases
+    from tracr.craft import bases, transformers
     from tracr.rasp import rasp
 
     expr = program.to_rasp()
@@ -97,6 +98,10 @@ def compile_craft(program: Program, causal: bool = False):
             extracted.graph, bos_dir=bases.BasisDirection(rasp.tokens.label, COMPILER_BOS), causal=causal,
             mlp_exactness=MLP_EXACTNESS)
         craft_model = craft_graph_to_model.craft_graph_to_model(extracted.graph, extracted.sources)
+    if causal:  # tracr leaves selector width's head bidirectional; the assembled causal model masks every head
+        for block in craft_model.blocks:
+            for head in ([] if isinstance(block, transformers.MLP) else block.as_multi().heads()):
+                head.causal = True
     return craft_model, list(extracted.sink[nodes.OUTPUT_BASIS])
 
 
@@ -162,8 +167,13 @@ def _n_layers(craft_model) -> int:
     return (half + 1) // 2
 
 
-def compile_and_check(program: Program, causal: bool = False, n_inputs: int = 16, seed: int = 0) -> CompileResult:
-    """Compile (in this process) and compare with RASP on ``n_inputs`` random inputs."""
+def compile_and_check(program: Program, causal: bool = False, n_inputs: int = 16, seed: int = 0,
+                      max_weight_tokens: int = 0) -> CompileResult:
+    """Compile (in this process) and compare with RASP on ``n_inputs`` random inputs.
+
+    ``max_weight_tokens`` (0: no limit) rejects a model whose weight encoding would be longer,
+    before the (then useless) faithfulness check.
+    """
     start = time.perf_counter()
     try:
         craft_model, output_basis = compile_craft(program, causal)
@@ -171,6 +181,11 @@ def compile_and_check(program: Program, causal: bool = False, n_inputs: int = 16
         return CompileResult("memory", str(error)[:200], seconds=time.perf_counter() - start)
     except Exception as error:  # tracr raises many types (NotImplementedError, ValueError, KeyError, ...)
         return CompileResult("compile_error", f"{type(error).__name__}: {error}"[:300],
+                             seconds=time.perf_counter() - start)
+    weights, layer_types = weights_of(craft_model)
+    n_tokens = n_weight_tokens([w.size for _, w in weights])
+    if max_weight_tokens and n_tokens > max_weight_tokens:
+        return CompileResult("too_many_weight_tokens", f"{n_tokens} weight tokens > {max_weight_tokens}",
                              seconds=time.perf_counter() - start)
     try:
         for tokens in random_inputs(program, n_inputs, seed):
@@ -186,7 +201,6 @@ def compile_and_check(program: Program, causal: bool = False, n_inputs: int = 16
     except Exception as error:  # a value RASP cannot evaluate (e.g. a mean of strings) is not a usable program
         return CompileResult("unfaithful", f"{type(error).__name__}: {error}"[:300],
                              seconds=time.perf_counter() - start)
-    weights, layer_types = weights_of(craft_model)
     return CompileResult("ok", "", weights, layer_types, _n_layers(craft_model),
                          craft_model.residual_space.num_dims, time.perf_counter() - start)
 
@@ -202,9 +216,9 @@ def _child(connection, memory_mb: int) -> None:
             return
         if request is None:
             return
-        text, causal, n_inputs, seed = request
+        text, causal, n_inputs, seed, max_weight_tokens = request
         try:
-            result = compile_and_check(Program.from_json(text), causal, n_inputs, seed)
+            result = compile_and_check(Program.from_json(text), causal, n_inputs, seed, max_weight_tokens)
         except MemoryError as error:
             result = CompileResult("memory", str(error)[:200])
         except Exception:  # never let the child die silently: the parent would read it as a timeout
@@ -243,12 +257,13 @@ class CompileWorker:
             self._connection.close()
         self._process = self._connection = None
 
-    def compile(self, program: Program, causal: bool = False, n_inputs: int = 16, seed: int = 0) -> CompileResult:
+    def compile(self, program: Program, causal: bool = False, n_inputs: int = 16, seed: int = 0,
+                max_weight_tokens: int = 0) -> CompileResult:
         if self._process is None or not self._process.is_alive():
             self._kill()
             self._start()
         start = time.perf_counter()
-        self._connection.send((program.to_json(), causal, n_inputs, seed))
+        self._connection.send((program.to_json(), causal, n_inputs, seed, max_weight_tokens))
         try:
             ready = self._connection.poll(self.timeout_s)
             result = self._connection.recv() if ready else None
