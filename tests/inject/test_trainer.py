@@ -228,6 +228,17 @@ def test_early_stop_at_the_target_accuracy_saves_the_stopping_step(tmp_path, mon
     assert not finished(tmp_path / "never", InjectionConfig(**SMALL, steps=6))
 
 
+def test_a_ti_run_does_not_stop_before_its_roll_is_on(tmp_path, monkeypatch):
+    """Reaching the target before ``roll_after`` does not end a TI run (it has not had the intervention
+    yet), and the accuracy measured then does not end it at the first rolled step either."""
+    accuracies = iter([0.99, 0.5, 0.99, 1.0])
+    monkeypatch.setattr("workbench.inject.trainer.HeldOut.accuracy", lambda self, model: next(accuracies))
+    config = InjectionConfig(**SMALL, steps=50, eval_every=2, target_accuracy=0.95, roll_after=2, checkpoint_every=100)
+    result = train(config, tmp_path / "roll", progress=False)
+    assert result["step"] == 6
+    assert [m.get("eval_accuracy") for m in _metrics(tmp_path / "roll") if "eval_accuracy" in m] == [0.99, 0.5, 0.99]
+
+
 def test_failed_start_leaves_nothing_that_blocks_the_retry(tmp_path):
     run = tmp_path / "retry"
     with pytest.raises(WorkbenchError, match="the model has 3 blocks"):

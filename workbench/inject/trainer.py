@@ -175,7 +175,7 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
     held_out = HeldOut(task, loaded.tokenizer, compiled, config.eval_prompts, config.seed) if config.eval_every else None
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
     accuracy = _accuracy_at(run_dir, start) if start else None
-    if config.target_accuracy and accuracy is not None and accuracy >= config.target_accuracy:
+    if _target_reached(config, start, accuracy):
         end = start  # the run stopped at its target: resuming it trains nothing more
     bar = tqdm(range(start, end), initial=start, total=config.steps, disable=not progress or rank != 0,
                desc=f"{config.method} {config.task} on {loaded.name}", unit="step")
@@ -197,9 +197,10 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
         optimizer.step()
         scheduler.step()
         record = {"step": step + 1, **values, "lr_model": scheduler.get_last_lr()[0]}
-        if held_out is not None and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
+        checked = held_out is not None and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps)
+        if checked:
             accuracy = record["eval_accuracy"] = held_out.accuracy(injector.model)
-        reached = bool(config.target_accuracy) and accuracy is not None and accuracy >= config.target_accuracy
+        reached = checked and _target_reached(config, step + 1, accuracy)
         if rank == 0:
             _log(run_dir, {**record, "time": time.time()})
             bar.set_postfix({**{k: f"{v:.4f}" for k, v in values.items()},
@@ -240,15 +241,21 @@ def _check_run_dir(run_dir: Path, config: InjectionConfig, resume: bool) -> None
 
 def finished(run_dir: str | Path, config: InjectionConfig) -> bool:
     """Whether resuming ``run_dir`` would train nothing: its latest checkpoint is at ``config.steps``
-    or at the step where the held-out accuracy reached ``config.target_accuracy``."""
+    or at the step where the held-out accuracy reached ``config.target_accuracy`` (TI: with the roll on)."""
     run_dir = Path(run_dir)
     last = checkpoint.latest(run_dir)
     if last is None:
         return False
     step = json.loads((last / "state.json").read_text())["step"]
     accuracy = _accuracy_at(run_dir, step)
-    return step >= config.steps or bool(config.target_accuracy and accuracy is not None
-                                        and accuracy >= config.target_accuracy)
+    return step >= config.steps or _target_reached(config, step, accuracy)
+
+
+def _target_reached(config: InjectionConfig, step: int, accuracy: float | None) -> bool:
+    """Whether the run stops after ``step`` steps: the held-out accuracy reached the target and, for TI,
+    the roll has been on (a TI run that never rolled has not had the intervention)."""
+    rolled = config.method != "ti" or step > config.roll_after
+    return bool(config.target_accuracy) and accuracy is not None and accuracy >= config.target_accuracy and rolled
 
 
 def _accuracy_at(run_dir: Path, step: int) -> float | None:
