@@ -3,7 +3,7 @@
 ``graph`` (the ACDC edge graph from TransformerLens split hooks) → ``data`` (clean and
 corrupt inputs) → ``patching`` (``Experiment``: edge ablation and the shared metric) →
 ``truth`` (tier 1: compiled structure; tier 2: transported through a run's layer map) →
-``methods`` (ACDC, EAP, EAP-IG, node patching, random) → ``scoring`` (ROC/AUC, faithfulness,
+``methods`` (ACDC, EAP, EAP-IG, EAP-GP, edge pruning, node patching, random) → ``scoring`` (ROC/AUC, faithfulness,
 stability, time) → ``benchmark`` (tables and ROC figure).
 """
 

@@ -151,7 +151,8 @@ def benchmark(target: Target, methods: str | list[str] | dict, resamples: int = 
     per_resample = pd.DataFrame(rows)
     grouped = per_resample.groupby("method", sort=False)
     columns = ["edge_auc", "node_auc", "node_auc_writing", "faithfulness", "faithfulness_at_truth_size", "seconds"]
-    columns += [c for c in per_resample.columns if c.startswith("ig_")]  # EAP-IG: steps, nonzero steps, completeness
+    # per-method facts: EAP-IG's steps, nonzero steps, completeness; EAP-GP's path; edge pruning's circuit
+    columns += [c for c in per_resample.columns if c.startswith(("ig_", "gp_", "ep_"))]
     summary = grouped[columns].mean()
     for column in ("edge_auc", "node_auc", "faithfulness"):
         summary[f"{column}_std"] = grouped[column].std(ddof=0)

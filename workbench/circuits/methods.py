@@ -6,7 +6,8 @@
   that lowers it changes the behaviour as much as one that raises it); a receiver
   whose node no longer reaches the output loses all its inputs untested. Run for each τ of a
   sweep; an edge scores the largest τ it survives (0: never). Only the scored domain is
-  searched: the other edges stay in every circuit and get no score.
+  searched: the other edges stay in every circuit and get no score. The passes of the sweep
+  run in lockstep, their trials batched (:func:`acdc_circuits`; the same scores).
 - ``eap``: edge attribution patching (Syed et al. 2023): |∂metric/∂a_e| at a = 0, i.e.
   |(ablated − clean sender output) · ∂metric/∂receiver input|, one backward pass.
 - ``eap-ig``: EAP with integrated gradients over the edge coefficients (Hanna et al. 2024):
@@ -14,6 +15,10 @@
   each edge along the path from the full model to the fully ablated one, summed as Hanna et
   al. do (their points run from the corrupt towards the clean input and include the clean one,
   a = 0 here). See :func:`eap_ig` for why it equals EAP on the compiled dyck and sum programs.
+- ``eap-gp``: EAP integrated along GradPath, an adaptive path from the clean input towards the
+  corrupted one (Zhang et al., NeurIPS 2025; see :func:`eap_gp`).
+- ``edge-pruning``: learned hard-concrete edge masks with an L0 penalty (Bhaskar et al. 2024;
+  see :func:`edge_pruning`); score = the learned mask logit.
 - ``patch``: node activation patching: each component's output ablated towards every
   receiver, score |Δmetric|; an edge scores the smaller score of its two components.
 - ``random``: uniform random scores, the baseline.
@@ -125,6 +130,131 @@ def eap_ig(experiment: Experiment, steps: int = 5, **_) -> Scores:
                         ig_completeness=completeness)
 
 
+def gradpath(experiment: Experiment, steps: int = 5, step_size: float = 1.0) -> list[torch.Tensor]:
+    """EAP-GP's integration path (GradPath): ``steps`` points in embedding space, from the clean input's
+    embeddings towards the input whose output is the empty circuit's.
+
+    γ_0 = the clean embeddings (the ``input`` sender's output); γ_{j+1} = γ_j − η·g_j/‖g_j‖ with
+    g_j = ∂‖G(γ_j) − G(x')‖²/∂γ_j, normalised per row (each row moves by η = ``step_size``),
+    G = the output at the scored positions (all logits; the value for a numerical output),
+    G(x') = the empty circuit's output (every scored edge ablated; under resample ablation of
+    every edge, the corrupt run: tested in ``test_graph_and_patching``). Returns γ_1 … γ_steps.
+    """
+    positions = experiment.positions
+    with torch.no_grad():
+        target = experiment.logits(experiment.domain.float())
+    target = target[positions] if not experiment.numerical else target[..., 0][positions]
+    gamma = experiment.clean_outputs[0]
+    path = []
+    for _ in range(steps):
+        gamma = gamma.detach().requires_grad_(True)
+        with torch.enable_grad():
+            output = experiment.logits(embeddings=gamma)
+            output = output[positions] if not experiment.numerical else output[..., 0][positions]
+            distance = ((output - target) ** 2).sum()
+            (gradient,) = torch.autograd.grad(distance, gamma)
+        norm = gradient.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (gradient.dim() - 1))
+        gamma = (gamma - step_size * gradient / norm).detach()
+        path.append(gamma)
+    return path
+
+
+def eap_gp(experiment: Experiment, steps: int = 5, step_size: float = 1.0, **_) -> Scores:
+    """EAP-GP: edge attribution patching integrated along GradPath (Zhang, Dong, Zhang, Yang, Hu, Liu, Zhou
+    & Wang, "EAP-GP: Mitigating Saturation Effect in Gradient-based Automated Circuit Identification",
+    NeurIPS 2025, arXiv:2502.06852; Algorithm 1).
+
+    EAP-IG integrates along the straight line between the clean and the corrupted input, which
+    can cross regions where the model is saturated and the gradient says nothing. EAP-GP
+    builds the path adaptively instead (:func:`gradpath`: ``steps`` unit-norm steps, scaled by
+    ``step_size``, from the clean embeddings down the gradient of the output's squared
+    distance to the corrupted output; k = 5 as in the paper's experiments) and scores edge
+    s → r as
+
+        |(ablated_s − clean_s) · (1/k) Σ_j ∂metric/∂(input of r) at γ_j|,
+
+    i.e. the fixed clean-vs-ablated difference of the sender's output times the receiver's
+    gradient averaged over the path points γ_1 … γ_k (computed as the gradient in the edge
+    coefficients with the patch taken against the clean outputs: ``run_graph(reference=…)``).
+    Here the corrupted input's output is the empty circuit's (see :func:`gradpath`), so the
+    method works for zero and mean ablation as well. ``step_size=0`` is EAP (tested). Steps of
+    fixed length overshoot once the path is near its target: on the hand-built test model unit
+    steps cut the output's distance to a third in one step and then oscillate around it, steps
+    of 0.25 shrink it monotonically.
+    ``Scores.info``: ``gp_steps``, ``gp_step_size``, ``gp_distance`` (the last point's output
+    distance to the target over the clean input's: < 1 when the path approached it).
+    """
+    reference = experiment.clean_outputs
+    total = torch.zeros(experiment.n_edges)
+    path = gradpath(experiment, steps, step_size)
+    for gamma in path:
+        coefficients = torch.zeros(experiment.n_edges, requires_grad=True)
+        with torch.enable_grad():
+            loss = experiment.loss_of_logits(experiment.logits(coefficients, gamma, reference))
+            loss.backward()
+        total += coefficients.grad
+    with torch.no_grad():
+        positions = experiment.positions
+        pick = (lambda x: x[..., 0][positions]) if experiment.numerical else (lambda x: x[positions])
+        target = pick(experiment.logits(experiment.domain.float()))
+        start = float(((pick(experiment.logits()) - target) ** 2).sum())
+        end = float(((pick(experiment.logits(embeddings=path[-1])) - target) ** 2).sum()) if path else start
+    return _edge_method((total / max(steps, 1)).abs().numpy(), experiment, gp_steps=steps, gp_step_size=step_size,
+                        gp_distance=end / start if start else float("nan"))
+
+
+HARD_CONCRETE = (2 / 3, -0.1, 1.1)  # temperature β and stretch (l, r) of Louizos et al. 2018, as Bhaskar et al. use
+
+
+def edge_pruning(experiment: Experiment, steps: int = 200, lr: float = 0.1, sparsity: float = 1.0,
+                 init: float = 3.0, seed: int = 0, **_) -> Scores:
+    """Edge pruning with learned masks (Bhaskar, Wettig, Friedman & Chen, "Finding Transformer Circuits
+    with Edge Pruning", NeurIPS 2024, arXiv:2406.16778).
+
+    Each scored edge has a mask z_e ∈ [0, 1] drawn from a hard-concrete distribution with a
+    learned logit log α_e (Louizos et al. 2018: β = 2/3, stretched to (−0.1, 1.1) and clipped,
+    so z is exactly 0 or 1 with positive probability); the edge is patched with coefficient
+    a_e = 1 − z_e (the patching of ``workbench.circuits.patching``; edges outside the scored
+    domain stay). Adam (``lr``) minimises, over ``steps`` sampled masks (seeded by ``seed``),
+
+        |metric(a) − metric(full)| / |metric(empty) − metric(full)| + sparsity · E[‖z‖₀] / n,
+
+    the first term the circuit's distance to the full model's behaviour (Bhaskar et al. use
+    the KL divergence to the full model's outputs; this is the shared metric, normalised),
+    the second the expected fraction of scored edges kept (the hard concrete's L0 term). A
+    fixed weight ``sparsity`` replaces their Lagrangian schedule towards a target sparsity:
+    the ranking, not one circuit, is scored here. Score = the learned log α_e (initialised at
+    ``init``: every edge kept). ``Scores.info``: ``ep_kept`` (edges with log α > 0, the
+    circuit the learned masks select) and ``ep_recovered`` (that circuit's recovered share of
+    the behaviour, 1 = the full model).
+    """
+    beta, low, high = HARD_CONCRETE
+    domain = experiment.domain
+    full, empty = experiment.full_and_empty
+    spread = abs(empty - full)
+    if spread == 0:
+        raise WorkbenchError("ablating every scored edge leaves the metric unchanged: nothing to prune")
+    log_alpha = torch.full((experiment.n_edges,), float(init), requires_grad=True)
+    optimizer = torch.optim.Adam([log_alpha], lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    shift = beta * np.log(-low / high)
+    for _ in range(steps):
+        u = torch.rand(experiment.n_edges, generator=generator).clamp(1e-6, 1 - 1e-6)
+        with torch.enable_grad():
+            z = torch.sigmoid((u.log() - (-u).log1p() + log_alpha) / beta) * (high - low) + low
+            z = z.clamp(0, 1)
+            faithful = (experiment.loss((1 - z) * domain) - full).abs() / spread
+            kept = torch.sigmoid(log_alpha - shift)[domain].mean()
+            objective = faithful + sparsity * kept
+            optimizer.zero_grad()
+            objective.backward()
+        optimizer.step()
+    scores = log_alpha.detach()
+    circuit = (scores > 0) | ~domain
+    recovered = (empty - experiment.keep_only(circuit)) / (empty - full)
+    return _edge_method(scores.numpy(), experiment, ep_kept=int((circuit & domain).sum()), ep_recovered=recovered)
+
+
 def acdc_circuit(experiment: Experiment, threshold: float, progress: Callable[[], None] = lambda: None
                  ) -> np.ndarray:
     """The edges one ACDC pass at ``threshold`` keeps (bool per edge)."""
@@ -163,6 +293,57 @@ def acdc_circuit(experiment: Experiment, threshold: float, progress: Callable[[]
     return (ablated == 0).numpy()
 
 
+def acdc_circuits(experiment: Experiment, thresholds: list[float], progress: Callable[[int], None] = lambda n: None
+                  ) -> np.ndarray:
+    """The edges ACDC keeps at each threshold (bool ``[thresholds, edges]``), all passes run in lockstep.
+
+    The same result as :func:`acdc_circuit` for each threshold alone (tested): the passes visit
+    the edges in the same order, so at every step each pass that tests the edge contributes one
+    trial, and the trials of all passes are evaluated in one forward pass with the clean rows
+    stacked once per pass (``Experiment.losses``); each pass then keeps or removes the edge by
+    its own threshold and its own current metric. The prefix (the forward pass up to the
+    receiver's block) is computed for all passes at once, once per block.
+    """
+    graph = experiment.graph
+    k = len(thresholds)
+    ablated = torch.zeros(k, experiment.n_edges)
+    incoming: dict[int, list[int]] = {}
+    outgoing: dict[str, list[int]] = {}
+    for e, (s, r) in enumerate(graph.edges):
+        incoming.setdefault(r, []).append(e)
+        outgoing.setdefault(graph.senders[s], []).append(e)
+    domain = experiment.domain.tolist()
+    prefix = None
+    with torch.no_grad():
+        current = [float(experiment.loss(ablated[0]))] * k  # every pass starts from the full model
+        for r in reversed(range(len(graph.receivers))):
+            edges = list(reversed(incoming.get(r, [])))
+            node = graph.receiver_node(r)
+            alive = list(range(k))
+            if node != "output":
+                out = outgoing.get(node, [])
+                dead = [p for p in range(k) if all(ablated[p, e] == 1 for e in out)]
+                for p in dead:  # the node no longer reaches the output in pass p
+                    ablated[p, [e for e in edges if domain[e]]] = 1
+                alive = [p for p in alive if p not in dead]
+            for e in edges:
+                if not domain[e] or not alive:
+                    progress(k)
+                    continue
+                layer = graph.receiver_layer(r)
+                if prefix is None or prefix.layer != layer:  # blocks before `layer` stay as they are from here on
+                    prefix = experiment.prefix(ablated, layer)
+                trial = ablated[alive].clone()
+                trial[:, e] = 1
+                losses = experiment.losses(trial, prefix.select(alive, k)).tolist()
+                for p, loss in zip(alive, losses):
+                    if abs(loss - current[p]) < thresholds[p]:
+                        ablated[p, e] = 1
+                        current[p] = loss
+                progress(k)
+    return (ablated == 0).numpy()
+
+
 def default_thresholds(experiment: Experiment, n: int = 10) -> list[float]:
     """``n`` thresholds spread geometrically from 1e-6 (above float32 noise) to 0.3 of the metric's full range
     (the empty circuit, every scored edge ablated, vs the full model)."""
@@ -175,13 +356,21 @@ def default_thresholds(experiment: Experiment, n: int = 10) -> list[float]:
 
 
 def acdc(experiment: Experiment, thresholds: list[float] | None = None, n_thresholds: int = 10,
-         progress: bool = False, **_) -> Scores:
+         progress: bool = False, batch: int = 10, **_) -> Scores:
+    """ACDC over a threshold sweep; ``batch`` passes run in lockstep (:func:`acdc_circuits`; 1: one pass
+    after the other with :func:`acdc_circuit`, the same scores)."""
     thresholds = sorted(thresholds or default_thresholds(experiment, n_thresholds))
     scores = np.zeros(experiment.n_edges)
     with tqdm(total=len(thresholds) * experiment.n_edges, desc="acdc", disable=not progress, leave=False) as bar:
-        for threshold in thresholds:
-            kept = acdc_circuit(experiment, threshold, lambda: bar.update(1))
-            scores[kept] = threshold
+        if batch <= 1:
+            for threshold in thresholds:
+                kept = acdc_circuit(experiment, threshold, lambda: bar.update(1))
+                scores[kept] = threshold
+        else:
+            for start in range(0, len(thresholds), batch):
+                chunk = thresholds[start:start + batch]
+                for threshold, kept in zip(chunk, acdc_circuits(experiment, chunk, bar.update)):
+                    scores[kept] = threshold
     return _edge_method(scores, experiment)
 
 
@@ -214,7 +403,8 @@ def random_scores(experiment: Experiment, seed: int = 0, **_) -> Scores:
 
 
 METHODS: dict[str, Callable[..., Scores]] = {
-    "acdc": acdc, "eap": eap, "eap-ig": eap_ig, "patch": node_patching, "random": random_scores,
+    "acdc": acdc, "eap": eap, "eap-ig": eap_ig, "eap-gp": eap_gp, "edge-pruning": edge_pruning,
+    "patch": node_patching, "random": random_scores,
 }
 
 

@@ -6,6 +6,10 @@ the corrupt input: resample ablation). The patch is ``input + Σ a_e (ablated_s 
 with one coefficient ``a_e ∈ [0, 1]`` per edge, so gradient methods differentiate the very
 function the patching methods evaluate (``a = 0``: the model, ``a = 1``: the edge ablated).
 
+Several coefficient vectors can be run in one forward pass (``ablated`` of shape ``[K, edges]``:
+the clean rows are stacked K times along the batch, as auto-circuit batches its patches);
+ACDC evaluates the trials of all its thresholds this way (:meth:`Experiment.losses`).
+
 The metric is a loss, lower = closer to the full model's behaviour on the clean data:
 cross-entropy of the full model's own answers at the scored positions (categorical output),
 or ``sign · (clean − output)`` averaged over the scored positions (numerical output; the sign
@@ -77,6 +81,17 @@ class Prefix:
     resid_pre: torch.Tensor  # blocks.{layer}.hook_resid_pre
     outputs: list[torch.Tensor]  # the senders before the block
 
+    def select(self, copies: list[int], n_copies: int) -> "Prefix":
+        """The prefix of the stacked copies ``copies`` of a pass run on ``n_copies`` stacked copies of the rows."""
+        if list(copies) == list(range(n_copies)):
+            return self
+        index = torch.as_tensor(copies, dtype=torch.long)
+
+        def pick(x: torch.Tensor) -> torch.Tensor:
+            return x.view(n_copies, -1, *x.shape[1:])[index].reshape(-1, *x.shape[1:])
+
+        return Prefix(self.layer, pick(self.resid_pre), [pick(x) for x in self.outputs])
+
 
 def first_sender(graph: Graph, layer: int) -> int:
     """Index of the first sender of block ``layer`` (senders before it: input and earlier blocks)."""
@@ -85,13 +100,23 @@ def first_sender(graph: Graph, layer: int) -> int:
 
 def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, ablated: torch.Tensor | None = None,
               replacement: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-              start: Prefix | None = None, stop_for: int | None = None):
+              start: Prefix | None = None, stop_for: int | None = None, reference: torch.Tensor | None = None,
+              embeddings: torch.Tensor | None = None):
     """Logits with ``ablated[e]`` of each edge patched in, and the senders' outputs ``[senders, B, T, d]``.
 
     ``replacement`` holds the senders' ablated outputs (``None``: zero ablation); ``mask``
     marks real tokens of right-padded rows (bidirectional models need it). ``start`` resumes
     a forward pass from a ``Prefix`` (valid while no receiver before its block changed);
     ``stop_for=L`` returns the ``Prefix`` of block L instead. Call :func:`prepare` first.
+
+    ``ablated`` of shape ``[K, edges]`` runs K patchings at once: ``tokens`` and ``mask`` are
+    then the ``B`` rows stacked K times (``tokens.repeat(K, 1)``; copy k = rows kB … kB + B − 1)
+    and ``replacement`` stays ``[senders, B, T, d]``. ``reference`` (``[senders, B, T, d]``)
+    replaces the senders' current outputs in the patch, ``a·(ablated − reference)``: the
+    forward pass at ``a = 0`` is unchanged, the gradient in ``a`` multiplies the receivers'
+    gradients by the fixed difference ``ablated − reference`` (EAP-GP). ``embeddings``
+    replaces the embeddings (``blocks.0.hook_resid_pre``, the ``input`` sender) by the given
+    tensor.
     """
     store: dict[str, torch.Tensor] = {}
     results: dict[str, torch.Tensor] = {}
@@ -117,8 +142,11 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
                 found.append(store[name])
         return found
 
-    coefficients = None
-    if ablated is not None:
+    coefficients, copies = None, None
+    if ablated is not None and ablated.dim() == 2:  # K patchings, one per stacked copy of the rows
+        copies = ablated.shape[0]
+        coefficients = torch.cat([ablated, ablated.new_zeros(copies, 1)], 1)[:, graph.edge_index]  # [K, R, S]
+    elif ablated is not None:
         coefficients = torch.cat([ablated, ablated.new_zeros(1)])[graph.edge_index]  # [receivers, senders]
     structural = graph.edge_index >= 0
     rows_of = {name: rows for name, rows in _receiver_hooks(graph) if runs(name)}
@@ -131,13 +159,18 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
         rows = rows_of[name]
         if len(rows) == 1 and tuple(rows) in computed:
             return computed[tuple(rows)]
+        if copies is not None:
+            return batched_delta(name, rows)
         a = coefficients[rows]
         live = structural[rows].any(0) if a.requires_grad else (a != 0).any(0)
         columns = live.nonzero().flatten().tolist()
         if not columns:
             return None
-        current = outputs()
-        diff = -torch.stack([current[c] for c in columns])
+        if reference is None:
+            current = outputs()
+            diff = -torch.stack([current[c] for c in columns])
+        else:
+            diff = -reference[columns]
         if replacement is not None:
             diff = diff + replacement[columns]
         change = torch.einsum("rc,cbtd->btrd", a[:, columns].to(diff.dtype), diff)
@@ -146,7 +179,28 @@ def run_graph(model: HookedTransformer, graph: Graph, tokens: torch.Tensor, abla
         computed[tuple(rows)] = change[:, :, 0] if name.endswith(("mlp_in", "resid_post")) else change
         return computed[tuple(rows)]
 
-    hooks = [(name, capture(store)) for name, _ in senders]
+    def batched_delta(name: str, rows: list[int]) -> torch.Tensor | None:
+        """``delta`` for K stacked copies: copy k patched with ``coefficients[k]``."""
+        a = coefficients[:, rows]  # [K, rows, senders]
+        columns = (a != 0).any(1).any(0).nonzero().flatten().tolist()
+        if not columns:
+            return None
+        current = outputs()
+        diff = -torch.stack([current[c] for c in columns])  # [c, K·B, T, d]
+        diff = diff.view(len(columns), copies, -1, *diff.shape[2:])
+        if replacement is not None:
+            diff = diff + replacement[columns].unsqueeze(1)
+        change = torch.einsum("krc,ckbtd->kbtrd", a[:, :, columns].to(diff.dtype), diff)
+        change = change.reshape(-1, *change.shape[2:])  # [K·B, T, rows, d]
+        if len(rows) > 1:
+            return change
+        computed[tuple(rows)] = change[:, :, 0] if name.endswith(("mlp_in", "resid_post")) else change
+        return computed[tuple(rows)]
+
+    hooks = []
+    if embeddings is not None and start is None:
+        hooks.append(("blocks.0.hook_resid_pre", lambda activation, hook: embeddings))
+    hooks += [(name, capture(store)) for name, _ in senders]
     hooks += [(name, add_hook(delta)) for name in rows_of]
     if stop_for is not None:  # TransformerLens returns the residual entering block stop_for
         resid_pre = model.run_with_hooks(tokens, fwd_hooks=hooks, attention_mask=mask, stop_at_layer=stop_for)
@@ -255,11 +309,44 @@ class Experiment:
                                   start)
             return self.loss_of_logits(logits)
 
+    def _stacked(self, copies: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The clean rows and their mask stacked ``copies`` times along the batch."""
+        mask = None if self.clean_mask is None else self.clean_mask.repeat(copies, 1)
+        return self.clean.repeat(copies, 1), mask
+
+    @torch.no_grad()
+    def losses(self, ablated: torch.Tensor, start: Prefix | None = None) -> torch.Tensor:
+        """The metric of each of K patchings ``ablated [K, edges]``, run in one forward pass (``[K]``).
+
+        Each value is computed as :meth:`loss` computes it for that row of ``ablated`` alone
+        (the K copies of the clean rows stacked along the batch). ``start``: a prefix of the
+        same K copies (:meth:`prefix` with the same K, or ``Prefix.select``).
+        """
+        copies = ablated.shape[0]
+        tokens, mask = self._stacked(copies)
+        logits, _ = run_graph(self.model, self.graph, tokens, ablated, self.replacement, mask, start)
+        logits = logits.view(copies, -1, *logits.shape[1:])
+        return torch.stack([self.loss_of_logits(logits[k]) for k in range(copies)])
+
     @torch.no_grad()
     def prefix(self, ablated: torch.Tensor, layer: int) -> Prefix:
-        """The clean forward pass under ``ablated`` stopped before block ``layer``."""
+        """The clean forward pass under ``ablated`` stopped before block ``layer`` (``[K, edges]``: for K
+        stacked copies, as :meth:`losses` runs them)."""
+        tokens, mask = (self.clean, self.clean_mask) if ablated.dim() == 1 else self._stacked(ablated.shape[0])
+        return run_graph(self.model, self.graph, tokens, ablated, self.replacement, mask, stop_for=layer)
+
+    @functools.cached_property
+    def clean_outputs(self) -> torch.Tensor:
+        """The senders' outputs on the clean rows, unpatched (``[senders, B, T, d]``; computed once)."""
+        with torch.no_grad():
+            return run_graph(self.model, self.graph, self.clean, mask=self.clean_mask)[1]
+
+    def logits(self, ablated: torch.Tensor | None = None, embeddings: torch.Tensor | None = None,
+               reference: torch.Tensor | None = None) -> torch.Tensor:
+        """The output on the clean rows with ``ablated`` patched in and, optionally, the embeddings replaced
+        and the patch taken against ``reference`` (see :func:`run_graph`); differentiable."""
         return run_graph(self.model, self.graph, self.clean, ablated, self.replacement, self.clean_mask,
-                         stop_for=layer)
+                         reference=reference, embeddings=embeddings)[0]
 
     @functools.cached_property
     def full_and_empty(self) -> tuple[float, float]:
