@@ -26,9 +26,17 @@ def _subparsers():
     return action.choices
 
 
+def _options(parser) -> set:
+    """A parser's option strings, those of its own sub-commands included (``zoo generate|show``)."""
+    found = {s for a in parser._actions for s in a.option_strings} - {"-h", "--help"}
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            found |= set().union(*(_options(sub) for sub in action.choices.values()))
+    return found
+
+
 SUBCOMMANDS = _subparsers()
-OPTIONS = {name: sorted({s for a in sub._actions for s in a.option_strings} - {"-h", "--help"})
-           for name, sub in SUBCOMMANDS.items()}
+OPTIONS = {name: sorted(_options(sub)) for name, sub in SUBCOMMANDS.items()}
 CHOICES = sorted({str(c) for sub in SUBCOMMANDS.values() for a in sub._actions for c in (a.choices or ())})
 
 VALUES = st.one_of(
@@ -65,7 +73,7 @@ def _stop(*args, **kwargs):
 WORK = ["workbench.compiled.compile_lib", "workbench.tasks.base.Task.compile", "workbench.inject.trainer.train",
         "workbench.evaluate.runs.evaluate_run", "workbench.evaluate.runs.load_trained_map",
         "workbench.compress.sweep", "workbench.circuits.benchmark.compiled_target",
-        "workbench.circuits.benchmark.run_target", "workbench.demo.run_demo"]
+        "workbench.circuits.benchmark.run_target", "workbench.demo.run_demo", "workbench.decompile.zoo.generate_zoo"]
 
 
 def _lines(text: str) -> list[str]:

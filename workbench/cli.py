@@ -228,6 +228,84 @@ def _circuits(args: argparse.Namespace) -> None:
     print("written: " + ", ".join(str(p) for p in written))
 
 
+def _zoo_generate(args: argparse.Namespace) -> None:
+    import math
+
+    from workbench.decompile.generator import GeneratorConfig
+    from workbench.decompile.zoo import ZooConfig, generate_zoo
+
+    _at_least(1, n=args.n, shard_size=args.shard_size, n_inputs=args.n_inputs, ops=args.ops,
+              min_length=args.min_length, vocab_min=args.vocab_min, vocab_max=args.vocab_max,
+              max_seq_len=args.max_seq_len)
+    _at_least(0, workers=args.workers, max_weight_tokens=args.max_weight_tokens, memory_mb=args.memory_mb)
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise WorkbenchError(f"--timeout must be a positive number of seconds (got {args.timeout}); e.g. --timeout 5")
+    if not 0 <= args.numeric_share <= 1:
+        raise WorkbenchError(f"--numeric-share must be in [0, 1] (got {args.numeric_share}); e.g. --numeric-share 0.5")
+    if args.min_length > args.ops:
+        raise WorkbenchError(f"--min-length {args.min_length} is more than --ops {args.ops}; lower it or raise --ops")
+    if args.vocab_min > args.vocab_max:
+        raise WorkbenchError(f"--vocab-min {args.vocab_min} is more than --vocab-max {args.vocab_max}")
+    if args.workers == 0 and args.address:
+        raise WorkbenchError("--workers 0 runs without Ray, --address joins a Ray cluster: give one of them")
+    generator = GeneratorConfig(n_ops=args.ops, min_length=args.min_length, vocab_min=args.vocab_min,
+                                vocab_max=args.vocab_max, numeric_share=args.numeric_share,
+                                max_seq_len=args.max_seq_len)
+    config = ZooConfig(generator=generator, seed=args.seed, causal=args.causal, n_inputs=args.n_inputs,
+                       timeout_s=args.timeout, memory_mb=args.memory_mb, max_weight_tokens=args.max_weight_tokens,
+                       shard_size=args.shard_size)
+    summary = generate_zoo(args.n, args.out, config, workers=args.workers, address=args.address)
+    _print_zoo_counts(summary)
+    print(f"zoo       {args.out} (show it with `workbench zoo show {args.out}`)")
+
+
+def _print_zoo_counts(summary: dict) -> None:
+    attempted = max(summary["attempted"], 1)
+    rejected = ", ".join(f"{reason} {count}" for reason, count in summary["rejected"].items() if count)
+    print(f"programs  {summary['programs']} ({', '.join(f'{k} {v}' for k, v in sorted(summary['splits'].items()))})")
+    print(f"attempted {summary['attempted']} programs: accepted {summary['accepted']} "
+          f"({100 * summary['accepted'] / attempted:.1f} %), duplicates {summary['duplicates']}")
+    print(f"rejected  {rejected or 'none'} (too_short counts raw draws before a program was kept)")
+    if summary.get("shard_seconds"):
+        print(f"speed     {summary['attempted'] / summary['shard_seconds']:.2f} programs/s per worker "
+              f"({summary['shards']} shards, {summary['shard_seconds']:.0f} worker-seconds)")
+
+
+def _zoo_show(args: argparse.Namespace) -> None:
+    import json
+    from collections import Counter
+
+    from workbench.decompile.encoding import decode
+    from workbench.decompile.zoo import grid_of_row, load_zoo, program_of_row, zoo_figure
+
+    _at_least(0, examples=args.examples)
+    frame = load_zoo(args.dir, columns=["tokens", "program", "n_layers", "n_weight_tokens"])
+    summary_path = Path(args.dir) / "summary.json"
+    if summary_path.exists():
+        _print_zoo_counts(json.loads(summary_path.read_text()))
+    else:
+        print(f"programs  {len(frame)}")
+    if len(frame):
+        lengths = Counter(int(n) for n in frame["n_lines"])
+        ops = Counter(t for tokens in frame["tokens"] for t in list(tokens)[::5] if t not in ("START", "END"))
+        print("lengths   " + "  ".join(f"{k}:{lengths[k]}" for k in sorted(lengths)))
+        print("ops       " + "  ".join(f"{k} {v}" for k, v in ops.most_common()))
+        print(f"layers    mean {frame['n_layers'].mean():.1f}, weight tokens mean {frame['n_weight_tokens'].mean():.1f}"
+              f" (max {frame['n_weight_tokens'].max()})")
+    figure = Path(args.figure) if args.figure else Path(args.dir) / "zoo.html"
+    zoo_figure(frame).write_html(figure, include_plotlyjs="cdn")
+    print(f"figure    {figure} (length and operation histograms)")
+    for _, row in frame.head(args.examples).iterrows():
+        program, grid = program_of_row(row), grid_of_row(row)
+        print(f"\nprogram {row['index']} ({row['split']}, vocab {program.vocab}, {row['n_layers']} layers, "
+              f"{row['n_weight_tokens']} weight tokens)")
+        canonical = decode(grid, program.vocab, program.max_seq_len)  # the same program, named as its tokens
+        text = ["", *canonical.to_text().splitlines(), ""]
+        width = max(len(t) for t in text) + 4
+        for left, tokens in zip(text + [""] * (len(grid) - len(text)), grid):
+            print(f"  {left:<{width}}{' '.join(tokens)}")
+
+
 def _at_least(low: int, **values) -> None:
     """Refuse an integer option below ``low`` (``None`` means the option was not given)."""
     for name, value in values.items():
@@ -392,6 +470,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps (default 5)")
     p.add_argument("--out", help="results folder (default runs/circuits/NAME or RUN_DIR/circuits)")
     p.set_defaults(run=_circuits)
+
+    p = sub.add_parser("zoo", help="the decompiler's data (seed 003): random RASP programs compiled, checked "
+                       "faithful, written as Parquet shards (Ray)")
+    zoo = p.add_subparsers(dest="zoo_action", required=True)
+    g = zoo.add_parser("generate", help="generate (or resume) a zoo of N unique faithful programs")
+    g.add_argument("--n", type=int, required=True, help="programs in the zoo (unique, faithful)")
+    g.add_argument("--out", type=Path, required=True, help="zoo folder (shards/, index.parquet, summary.json)")
+    g.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="local Ray workers (default: all CPUs); 0 runs in this process without Ray")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--shard-size", type=int, default=100, help="programs attempted per shard / Ray task")
+    g.add_argument("--timeout", type=float, default=5.0, help="seconds per program (compile + check), default 5")
+    g.add_argument("--memory-mb", type=int, default=4096, help="address-space cap of the compiling process (0: none)")
+    g.add_argument("--n-inputs", type=int, default=16, help="random inputs of the faithfulness check")
+    g.add_argument("--causal", action="store_true", help="compile causal and check against causal evaluation")
+    g.add_argument("--max-weight-tokens", type=int, default=40, help="skip models with more weight tokens (0: none)")
+    g.add_argument("--ops", type=int, default=15, help="raw operations drawn per program (thesis: 15)")
+    g.add_argument("--min-length", type=int, default=7, help="lines kept after pruning, at least (thesis: 7)")
+    g.add_argument("--vocab-min", type=int, default=1)
+    g.add_argument("--vocab-max", type=int, default=10)
+    g.add_argument("--numeric-share", type=float, default=0.5, help="share of programs with numeric tokens")
+    g.add_argument("--max-seq-len", type=int, default=10)
+    g.set_defaults(run=_zoo_generate)
+    s = zoo.add_parser("show", help="counts, length/op histograms (plotly) and example programs of a zoo")
+    s.add_argument("dir", type=Path, help="a zoo folder")
+    s.add_argument("--figure", help="HTML file for the histograms (default DIR/zoo.html)")
+    s.add_argument("--examples", type=int, default=3, help="example programs printed (default 3)")
+    s.set_defaults(run=_zoo_show)
 
     p = sub.add_parser("demo", help="the main job: inject count into a tiny model on the CPU, measured")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
