@@ -19,7 +19,9 @@ kept; train / validation / test follow from the hash (``int(id[:8], 16) / 16**8`
 split fractions), so a program's split never depends on which others were generated.
 
 Ray has no task timeout: each task compiles its programs in a child process
-(:class:`~workbench.decompile.faithful.CompileWorker`), which it kills after ``timeout_s``.
+(:class:`~workbench.decompile.faithful.CompileWorker`), which it kills once the child has used
+``timeout_s`` CPU seconds on one program (CPU, not wall time: what is rejected does not depend
+on how busy the machine is), and restarts from a preloaded forkserver.
 ``ray.init(address=...)`` joins a cluster; without an address Ray starts locally with
 ``workers`` CPUs. ``workers=0`` runs the shards in this process, without Ray.
 """
@@ -135,9 +137,9 @@ def run_shard(config_json: dict, out: str, shard: int) -> dict:
     import pyarrow.parquet as pq
 
     config = ZooConfig.from_json(config_json)
-    start_index, started = shard * config.shard_size, time.perf_counter()
+    start_index, started, cpu = shard * config.shard_size, time.perf_counter(), time.process_time()
     worker = _compile_worker(config)
-    rows, rejected, compile_seconds = [], Counter(), 0.0
+    rows, rejected, compile_seconds, child_cpu = [], Counter(), 0.0, 0.0
     for index in range(start_index, start_index + config.shard_size):
         draw = generate_with_stats(config.generator, config.seed, index)
         rejected["too_short"] += draw.too_short
@@ -147,6 +149,7 @@ def run_shard(config_json: dict, out: str, shard: int) -> dict:
         result = worker.compile(program, config.causal, config.n_inputs, seed=int(program_id[:8], 16),
                                 max_weight_tokens=config.max_weight_tokens)
         compile_seconds += result.seconds
+        child_cpu += result.cpu_seconds
         if result.status != "ok":
             rejected[result.status] += 1
             continue
@@ -169,7 +172,8 @@ def run_shard(config_json: dict, out: str, shard: int) -> dict:
     os.replace(partial, parquet)
     stats = {"shard": shard, "first_index": start_index, "attempted": config.shard_size, "accepted": len(rows),
              "rejected": {reason: rejected.get(reason, 0) for reason in ALL_REASONS},
-             "seconds": time.perf_counter() - started, "compile_seconds": compile_seconds, "pid": os.getpid()}
+             "seconds": time.perf_counter() - started, "compile_seconds": compile_seconds,
+             "cpu_seconds": time.process_time() - cpu + child_cpu, "pid": os.getpid()}
     partial = stats_path.with_name(stats_path.name + f".partial-{os.getpid()}")
     partial.write_text(json.dumps(stats, indent=1))
     os.replace(partial, stats_path)
@@ -330,6 +334,7 @@ def write_index(out: Path, n: int, config: ZooConfig, total: Counter | None = No
         "rejected": {reason: sum(s["rejected"].get(reason, 0) for s in counted) for reason in ALL_REASONS},
         "splits": dict(Counter(table.column("split").to_pylist())), "shards": len(counted),
         "shard_seconds": sum(s["seconds"] for s in counted),
+        "cpu_seconds": sum(s.get("cpu_seconds", 0.0) for s in counted),
     }
     if len(kept) < n:
         log.warning("the zoo has %d of the %d programs asked for: the settings accept too few programs",
