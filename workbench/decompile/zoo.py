@@ -231,8 +231,8 @@ def generate_zoo(n: int, out: Path | str, config: ZooConfig = ZooConfig(), worke
                  on_shard: Callable[[dict], None] | None = None) -> dict:
     """Generate (or resume) a zoo of ``n`` unique faithful programs in ``out``; its summary.
 
-    Shards are launched in index order (at most two per worker in flight) until the finished
-    shards hold ``n`` unique accepted programs.
+    Shards are launched in index order, one per worker, while the finished shards and those
+    running (at the acceptance rate so far) fall short of ``n`` unique accepted programs.
     """
     if n < 1:
         raise WorkbenchError(f"--n must be at least 1 (got {n})")
@@ -291,10 +291,15 @@ def generate_zoo(n: int, out: Path | str, config: ZooConfig = ZooConfig(), worke
                                                                 object_store_memory=100 * 2**20)
             ray.init(log_to_driver=False, logging_level=logging.WARNING, **kwargs)
         task = ray.remote(num_cpus=1, max_retries=2)(run_shard)
-        slots = 2 * max(1, int(ray.available_resources().get("CPU", workers or 1)))
+        slots = max(1, int(ray.available_resources().get("CPU", workers or 1)))  # one shard per worker
         in_flight = []
+
+        def expected() -> float:  # accepted programs the running shards should bring, at the rate so far
+            rate = total["accepted"] / total["attempted"] if total["attempted"] else 1.0
+            return len(in_flight) * config.shard_size * rate
+
         while True:
-            while len(in_flight) < slots and len(unique) < n:
+            while len(in_flight) < slots and len(unique) + expected() < n:
                 shard = next(pending, None)
                 if shard is None:
                     break
