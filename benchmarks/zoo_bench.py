@@ -1,6 +1,6 @@
 """Zoo generation throughput: programs/s per core, accepted / rejected shares, 1 vs 2 Ray workers.
 
-    python benchmarks/zoo_bench.py [--n 12] [--shard-size 12] [--workers 1,2] [--seed 0]
+    python benchmarks/zoo_bench.py [--n 24] [--shard-size 12] [--workers 1,2] [--seed 0]
 
 Each run generates the same zoo (thesis settings: 15 raw ops, ≥ 7 kept, vocab 1..10, numeric
 50 %, max_seq_len 10; faithfulness on 16 inputs, 5 s timeout, ≤ 40 weight tokens) in a fresh
@@ -67,7 +67,7 @@ def run(workers: int, n: int, config: ZooConfig) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=12, help="zoo size (unique faithful programs)")
+    parser.add_argument("--n", type=int, default=24, help="zoo size (unique faithful programs)")
     parser.add_argument("--shard-size", type=int, default=12)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--seed", type=int, default=0)

@@ -483,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--shard-size", type=int, default=100, help="programs attempted per shard / Ray task")
     g.add_argument("--timeout", type=float, default=5.0, help="CPU seconds per program (compile + check), default 5")
-    g.add_argument("--memory-mb", type=int, default=4096, help="address-space cap of the compiling process (0: none)")
+    g.add_argument("--memory-mb", type=int, default=4096,
+                   help="address space the compiling process may add, MiB (0: no cap)")
     g.add_argument("--n-inputs", type=int, default=16, help="random inputs of the faithfulness check")
     g.add_argument("--causal", action="store_true", help="compile causal and check against causal evaluation")
     g.add_argument("--max-weight-tokens", type=int, default=40, help="skip models with more weight tokens (0: none)")

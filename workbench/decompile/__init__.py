@@ -4,3 +4,13 @@ Programs (:mod:`.program`) are drawn by :mod:`.generator`, written as 5-token li
 :mod:`.encoding`, compiled and checked against RASP evaluation by :mod:`.faithful`, turned into
 weight tokens by :mod:`.weights`, and generated at scale on Ray by :mod:`.zoo`.
 """
+
+from workbench.decompile.encoding import decode, encode, program_hash
+from workbench.decompile.faithful import CompileWorker, compile_and_check
+from workbench.decompile.generator import GeneratorConfig, generate
+from workbench.decompile.program import Line, Program
+from workbench.decompile.weights import encode_weights, token_width
+from workbench.decompile.zoo import ZooConfig, generate_zoo, load_zoo
+
+__all__ = ["CompileWorker", "GeneratorConfig", "Line", "Program", "ZooConfig", "compile_and_check", "decode", "encode",
+           "encode_weights", "generate", "generate_zoo", "load_zoo", "program_hash", "token_width"]

@@ -11,7 +11,8 @@ MLPs). :class:`CompileWorker` compiles in a child process: the parent kills the 
 has used ``timeout_s`` of CPU time (read from /proc, so that a busy machine rejects the same
 programs as an idle one; wall time where there is no /proc, and a wall-clock cap of
 ``wall_factor × timeout_s`` for a child that gets no CPU), and the child's address space is capped at
-``memory_mb`` (``RLIMIT_AS``), so a runaway allocation fails there as a MemoryError. Children
+``memory_mb`` more than it holds when it starts (``RLIMIT_AS``), so a runaway allocation fails
+there as a MemoryError. Children
 fork from a forkserver that has imported tracr once, so a restart after a kill costs
 milliseconds, not a JAX import. (Ray has no task timeout; this is how the zoo enforces one.)
 
@@ -202,7 +203,8 @@ def _compile_and_check(program, causal, n_inputs, seed, max_weight_tokens, start
         for tokens in random_inputs(program, n_inputs, seed):
             expected = program.outcome(tokens, causal=causal)
             if isinstance(expected, str):
-                return CompileResult("unfaithful", f"input {tokens}: RASP {expected}", seconds=time.perf_counter() - start)
+                return CompileResult("unfaithful", f"input {tokens}: RASP {expected}",
+                                     seconds=time.perf_counter() - start)
             got = craft_outputs(craft_model, output_basis, tokens)
             if not all(_same(e, g) for e, g in zip(expected, got)):
                 return CompileResult("unfaithful", f"input {tokens}: RASP {expected}, compiled {got}"[:300],
@@ -216,9 +218,20 @@ def _compile_and_check(program, causal, n_inputs, seed, max_weight_tokens, start
                          craft_model.residual_space.num_dims, time.perf_counter() - start)
 
 
+def _address_space() -> int:
+    """This process's address space in bytes (VmSize), 0 where /proc is not there."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _child(connection, memory_mb: int) -> None:
-    if memory_mb:
-        limit = memory_mb * 2**20
+    if memory_mb:  # on top of what the process holds already (imports, BLAS thread buffers: more with more cores)
+        limit = _address_space() + memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
         try:

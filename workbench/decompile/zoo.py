@@ -257,7 +257,7 @@ def generate_zoo(n: int, out: Path | str, config: ZooConfig = ZooConfig(), worke
         bar = tqdm(total=n, desc="zoo", unit="prog", initial=min(len(unique), n), dynamic_ncols=True)
     started, attempted_here = time.perf_counter(), 0
 
-    def record(stats: dict, rows=None) -> None:
+    def record(stats: dict) -> None:
         nonlocal attempted_here
         done[stats["shard"]] = stats
         attempted_here += stats["attempted"]
@@ -295,7 +295,7 @@ def generate_zoo(n: int, out: Path | str, config: ZooConfig = ZooConfig(), worke
         in_flight = []
 
         def expected() -> float:  # accepted programs the running shards should bring, at the rate so far
-            rate = total["accepted"] / total["attempted"] if total["attempted"] else 1.0
+            rate = total["accepted"] / total["attempted"] if total["attempted"] else 0.2  # ~ thesis settings
             return len(in_flight) * config.shard_size * rate
 
         while True:
@@ -326,7 +326,7 @@ def write_index(out: Path, n: int, config: ZooConfig, total: Counter | None = No
     rows = _read_ids(out, done)
     kept = _unique_prefix(rows, n)
     # only shards below the last kept program's shard count as the zoo's attempts
-    last_shard = kept[-1][2] if kept else max(done, default=-1)
+    last_shard = kept[-1][2] if len(kept) == n else max(done, default=-1)
     counted = [done[s] for s in done if s <= last_shard]
     table = pa.table({"id": [r[1] for r in kept], "index": [r[0] for r in kept], "shard": [r[2] for r in kept],
                       "n_lines": [r[3] for r in kept], "split": [split_of(r[1], config.split) for r in kept]})
