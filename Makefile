@@ -39,6 +39,7 @@ bench: assets
 	$(PY) benchmarks/eval_bench.py
 	$(PY) benchmarks/decode_bench.py
 	$(PY) benchmarks/circuits_bench.py
+	$(PY) benchmarks/zoo_bench.py
 	$(PY) benchmarks/inject_bench.py
 	$(PY) analyses/injection.py
 	$(PY) analyses/readme.py

@@ -81,6 +81,19 @@ def step_times() -> str:
                      for r in table.itertuples()])
 
 
+def zoo() -> str:
+    table = pd.read_csv(BENCH / "zoo.csv")
+    rows = [{"Ray workers": r.workers, "attempts": r.attempted, "attempts per CPU-second": f"{r.programs_per_cpu_s:.1f}",
+             "attempts per wall-second": f"{r.programs_per_s:.2f}", "speed-up": f"{r.speed_up:.2f}",
+             "accepted": pct(r.accepted_share), "unfaithful": pct(r.unfaithful_share),
+             "> 40 weight tokens": pct(r.too_many_weight_tokens_share), "timeout": pct(r.timeout_share),
+             "load average": f"{r.load_average_1m:.0f}"} for r in table.itertuples()]
+    attempts = 50_000 / table.accepted_share.mean()
+    hours = attempts / (table.programs_per_cpu_s.mean() * 2) / 3600
+    return (markdown(rows) + f"\nA 50,000-program zoo at these shares needs ~{attempts:,.0f} attempts: ~{hours:.1f} h on two "
+            "idle cores (issue target: 2 h).\n")
+
+
 def _evidence_rows() -> list[tuple[str, str, str]]:
     compile_ = pd.read_csv(BENCH / "compile.csv")
     evals = pd.read_csv(BENCH / "eval.csv").iloc[0]
@@ -122,6 +135,8 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
          f"EAP vs ACDC ({circuits.acdc_thresholds.iloc[0]}-threshold sweep) on the same model and data: EAP "
          f"{speedups} (target 100×); edge AUC ACDC {circuits.acdc_edge_auc.min():.2f}–"
          f"{circuits.acdc_edge_auc.max():.2f}, EAP {circuits.eap_edge_auc.min():.2f}–{circuits.eap_edge_auc.max():.2f}"),
+        ("`benchmarks/results/zoo.csv`", "`python benchmarks/zoo_bench.py`",
+         "decompiler zoo generation with 1 and 2 Ray workers: attempts per CPU-second, accepted and rejected shares"),
         ("`results/compression_sort_unique.csv`",
          "`workbench compress --compiled sort_unique --dims 8,12,16 --steps 800`",
          f"{pct(smallest.accuracy)} outputs kept at d = {smallest.width} of D = {smallest.D}"),
@@ -133,7 +148,7 @@ def evidence() -> str:
 
 
 BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs, "step-times": step_times,
-                                         "evidence": evidence}
+                                         "zoo": zoo, "evidence": evidence}
 
 
 def render(text: str) -> str:
