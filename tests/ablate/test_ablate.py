@@ -22,12 +22,14 @@ def test_answer_subspace_noise_hurts_at_least_as_much_as_random(injected):
     compiled, task, injector = injected["compiled"], injected["task"], injected["injector"]
     table = noise_ablation(injector.model, injector.map, compiled.dims_of(compiled.output_variable), task,
                            injected["tokenizer"], compiled, task.split("test", 40), injected["mapping"],
-                           norms=(0, 30, 100), seeds=2)
+                           norms=(0, 100, 300), seeds=2)
     means = table.groupby(["subspace", "norm"])[["accuracy", "answer_loss"]].mean()
     print(means)
     clean = means.loc[("answer subspace", 0)]
     assert clean.equals(means.loc[("random subspace", 0)])  # norm 0 adds nothing
-    for norm in (30, 100):
+    # The 200-step fixture scores ~10 % clean: at norm 30 both subspaces leave it at chance (measured
+    # 1.92 vs 1.93 answer loss, either order), so the comparison is made where the noise decides.
+    for norm in (100, 300):
         answer, random = means.loc[("answer subspace", norm)], means.loc[("random subspace", norm)]
         assert answer.accuracy <= random.accuracy
         assert answer.answer_loss >= random.answer_loss
