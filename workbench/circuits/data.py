@@ -17,6 +17,7 @@ import torch
 from workbench.align import align, pad_id
 from workbench.compiled import CompiledModel, get_lib_program
 from workbench.models import LoadedModel
+from workbench.padding import length_mask, right_pad
 from workbench.tasks import Task, pieces
 
 
@@ -31,12 +32,10 @@ class CircuitData:
 
 
 def _pad(rows: Sequence[Sequence[int]], pad: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, row in enumerate(rows):
-        ids[i, :len(row)] = torch.tensor(list(row))
-        mask[i, :len(row)] = True
-    return ids, mask
+    """``right_pad`` widened to ``width`` (clean and corrupt rows share one width), and the real positions."""
+    ids = right_pad(rows, pad)
+    ids = torch.nn.functional.pad(ids, (0, width - ids.shape[1]), value=pad)
+    return ids, length_mask([len(row) for row in rows], width)
 
 
 def _compiled_data(compiled: CompiledModel, clean_inputs, corrupt_inputs, positions_of) -> CircuitData:
