@@ -73,7 +73,9 @@ def _stop(*args, **kwargs):
 WORK = ["workbench.compiled.compile_lib", "workbench.tasks.base.Task.compile", "workbench.inject.trainer.train",
         "workbench.evaluate.runs.evaluate_run", "workbench.evaluate.runs.load_trained_map",
         "workbench.compress.sweep", "workbench.circuits.benchmark.compiled_target",
-        "workbench.circuits.benchmark.run_target", "workbench.demo.run_demo", "workbench.decompile.zoo.generate_zoo"]
+        "workbench.circuits.benchmark.run_target", "workbench.demo.run_demo", "workbench.decompile.zoo.generate_zoo",
+        "workbench.decompile.train.train", "workbench.decompile.evaluate.evaluate_run",
+        "workbench.decompile.evaluate.decompile_program"]
 
 
 def _lines(text: str) -> list[str]:

@@ -306,6 +306,80 @@ def _zoo_show(args: argparse.Namespace) -> None:
             print(f"  {left:<{width}}{' '.join(tokens)}")
 
 
+def _decompile_train(args: argparse.Namespace) -> None:
+    import math
+
+    from workbench.decompile.metamodel import MetaModelConfig
+    from workbench.decompile.train import TrainConfig, train
+
+    _at_least(1, steps=args.steps, batch_size=args.batch_size, layers=args.layers, d_model=args.d_model,
+              heads=args.heads, eval_programs=args.eval_programs, checkpoint_every=args.checkpoint_every)
+    _at_least(0, warmup_steps=args.warmup_steps, eval_every=args.eval_every)
+    for name in ("lr", "weight_decay", "grad_clip", "noise", "dropout", "input_dropout"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0:
+            raise WorkbenchError(f"--{name.replace('_', '-')} must be a finite number >= 0 (got {value})")
+    if not (args.zoo / "index.parquet").exists():
+        raise WorkbenchError(f"--zoo {args.zoo} is not a zoo (no index.parquet); make one with "
+                             f"`workbench zoo generate --n N --out {args.zoo}`")
+    model = MetaModelConfig(n_layers=args.layers, d_model=args.d_model, n_heads=args.heads, dropout=args.dropout,
+                            input_dropout=args.input_dropout)
+    config = TrainConfig(model=model, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
+                         noise=args.noise, seed=args.seed, eval_every=args.eval_every,
+                         eval_programs=args.eval_programs, checkpoint_every=args.checkpoint_every)
+    result = train(config, args.zoo, args.out, resume=args.resume)
+    print(f"trained the meta-model {result['step']} steps; run folder {args.out} "
+          f"(score it with `workbench decompile eval {args.out} --split test`)")
+
+
+def _decompile_eval(args: argparse.Namespace) -> None:
+    from workbench.decompile.evaluate import evaluate_run
+
+    _at_least(1, n_inputs=args.n_inputs, limit=args.limit)
+    summary = evaluate_run(args.run_dir, args.split, functional=not args.no_functional, n_inputs=args.n_inputs,
+                           limit=args.limit)
+    print(f"{summary['programs']} {args.split} programs, meta-model at step {summary['step']}")
+    print(f"{'':22s}{'meta-model':>12s}{'baseline':>12s}")
+    print(f"{'token accuracy':22s}{pct(summary['token_accuracy']):>12s}{pct(summary['baseline_token_accuracy']):>12s}")
+    print(f"{'non-fixed accuracy':22s}{pct(summary['nonfixed_accuracy']):>12s}"
+          f"{pct(summary['baseline_nonfixed_accuracy']):>12s}")
+    for threshold in (100, 90, 80, 70, 60, 50):
+        key = f"programs_ge_{threshold}"
+        print(f"{f'programs >= {threshold} %':22s}{pct(summary[key]):>12s}{pct(summary['baseline_' + key]):>12s}")
+    if "functional_accuracy" in summary:
+        print(f"functional accuracy   {pct(summary['functional_accuracy'])} (invalid {pct(summary['functional_invalid'])}"
+              f", different outputs {pct(summary['functional_different'])}, "
+              f"not compilable {pct(summary['functional_not_compilable'])})")
+    print("by op                 " + ", ".join(f"{r['op']} {pct(r['op_accuracy'])} ({r['lines']} lines)"
+                                               for r in summary["by_op"]))
+    print(f"written: {args.run_dir}/eval_{args.split}.json, eval_{args.split}_programs.csv")
+
+
+def _decompile_show(args: argparse.Namespace) -> None:
+    from workbench.decompile.evaluate import decompile_program
+
+    _at_least(1, n_inputs=args.n_inputs)
+    result = decompile_program(args.run_dir, args.program, n_inputs=args.n_inputs)
+    print(f"{result['source']}: vocab {result['program'].vocab}, max_seq_len {result['program'].max_seq_len}; "
+          f"meta-model at step {result['step']}")
+    width = max(len(" ".join(row)) for row in result["true"]) + 4
+    print(f"  {'true':<{width}}predicted")
+    for r, true in enumerate(result["true"]):
+        predicted = result["predicted"][r]
+        marks = " ".join(p if p == t else f"[{p}]" for p, t in zip(predicted, true))
+        print(f"  {' '.join(true):<{width}}{marks}")
+    print("  ([token] marks a wrong prediction)")
+    print(f"token accuracy {pct(result['token_accuracy'])}, non-fixed {pct(result['nonfixed_accuracy'])}")
+    outcome = result["functional"]
+    print(f"functionally equal: {'yes' if outcome.equal else 'no'} ({outcome.status}"
+          f"{': ' + outcome.detail if outcome.detail else ''})")
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
 def _at_least(low: int, **values) -> None:
     """Refuse an integer option below ``low`` (``None`` means the option was not given)."""
     for name, value in values.items():
@@ -501,6 +575,47 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--examples", type=int, default=3, help="example programs printed (default 3)")
     s.set_defaults(run=_zoo_show)
 
+    p = sub.add_parser("decompile", help="the decompiler's meta-model (seed 003): train it on a zoo, score it, or "
+                       "decompile one program (`workbench decompile RUN --program NAME`)")
+    decompile = p.add_subparsers(dest="decompile_action", required=True)
+    t = decompile.add_parser("train", help="train a meta-model on a zoo's train split (checkpoints, --resume)")
+    t.add_argument("--zoo", type=Path, required=True, help="a zoo folder (`workbench zoo generate`)")
+    t.add_argument("--out", type=Path, required=True, help="run folder (config, metrics.jsonl, checkpoints/)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (warm-up, then cosine to 0)")
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--warmup-steps", type=int, default=100)
+    t.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm (0: none)")
+    t.add_argument("--noise", type=float, default=0.4, help="input noise, in standard deviations of each parameter "
+                   "(thesis: 0.4)")
+    t.add_argument("--layers", type=int, default=4, help="GPT-2 blocks (CPU default 4; thesis: GPT-2 Large, 36)")
+    t.add_argument("--d-model", type=int, default=256)
+    t.add_argument("--heads", type=int, default=4)
+    t.add_argument("--dropout", type=float, default=0.1, help="GPT-2's dropout")
+    t.add_argument("--input-dropout", type=float, default=0.05, help="dropout on the weight tokens (thesis 5-30 %%)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eval-every", type=int, default=250, help="steps between validation checks (0: none)")
+    t.add_argument("--eval-programs", type=int, default=256, help="validation programs per check")
+    t.add_argument("--checkpoint-every", type=int, default=250)
+    t.set_defaults(run=_decompile_train)
+    e = decompile.add_parser("eval", help="score a run on a split: token accuracy (thesis), non-fixed accuracy, "
+                             "baseline, functional accuracy")
+    e.add_argument("run_dir", metavar="RUN", type=Path, help="a meta-model run folder")
+    e.add_argument("--split", choices=["train", "validation", "test"], default="validation")
+    e.add_argument("--n-inputs", type=int, default=16, help="random inputs of the functional check")
+    e.add_argument("--limit", type=int, help="score only the split's first N programs")
+    e.add_argument("--no-functional", action="store_true", help="skip the functional check (compiling)")
+    e.set_defaults(run=_decompile_eval)
+    w = decompile.add_parser("show", help="decompile one program: predicted next to true, token by token "
+                             "(also `workbench decompile RUN --program NAME`)")
+    w.add_argument("run_dir", metavar="RUN", type=Path, help="a meta-model run folder")
+    w.add_argument("--program", required=True, help="make_length, make_hist, make_sort_unique, make_reverse, or "
+                   "zoo:INDEX (a program of the run's zoo)")
+    w.add_argument("--n-inputs", type=int, default=16, help="random inputs of the functional check")
+    w.set_defaults(run=_decompile_show)
+
     p = sub.add_parser("demo", help="the main job: inject count into a tiny model on the CPU, measured")
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
     p.add_argument("--steps", type=int, help="override the preset's 3,000 steps")
@@ -508,8 +623,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DECOMPILE_ACTIONS = ("train", "eval", "show")
+
+
+def _with_decompile_show(argv: list[str]) -> list[str]:
+    """``decompile RUN --program NAME`` is ``decompile show RUN --program NAME`` (the issue's spelling)."""
+    if len(argv) > 1 and argv[0] == "decompile" and argv[1] not in DECOMPILE_ACTIONS and not argv[1].startswith("-"):
+        return [argv[0], "show", *argv[1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_with_decompile_show(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("workbench").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:

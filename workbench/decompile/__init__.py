@@ -2,7 +2,10 @@
 
 Programs (:mod:`.program`) are drawn by :mod:`.generator`, written as 5-token lines by
 :mod:`.encoding`, compiled and checked against RASP evaluation by :mod:`.faithful`, turned into
-weight tokens by :mod:`.weights`, and generated at scale on Ray by :mod:`.zoo`.
+weight tokens by :mod:`.weights`, and generated at scale on Ray by :mod:`.zoo`. The meta-model
+(:mod:`.metamodel`) reads weight tokens and writes the program grid; :mod:`.train` trains it
+on a zoo, :mod:`.metrics` and :mod:`.evaluate` score it (imported on their own: they need torch,
+which the zoo's compiling processes do not load).
 """
 
 from workbench.decompile.encoding import decode, encode, program_hash

@@ -1,0 +1,175 @@
+"""The meta-model: shapes, vocabulary, noise, batches; training on a small zoo (the loss falls), exact resume,
+evaluation against the metrics computed independently, and the command line's bad inputs."""
+
+import json
+
+import pytest
+import torch
+
+from workbench.cli import main
+from workbench.decompile.data import VALUES_START, add_noise, load_examples
+from workbench.decompile.evaluate import evaluate_run
+from workbench.decompile.metamodel import PAD, UNKNOWN, GridVocabulary, MetaModel, MetaModelConfig, grid_loss
+from workbench.decompile.metrics import MajorityBaseline, token_accuracy
+from workbench.decompile.train import TrainConfig, batch_indices, load_trained, predict, train
+from workbench.decompile.weights import BLOCK
+from workbench.errors import WorkbenchError
+
+TINY = MetaModelConfig(n_layers=1, d_model=32, n_heads=2, dropout=0.0)
+
+
+def _config(**changes):
+    return TrainConfig(**{"model": TINY, "steps": 30, "batch_size": 4, "lr": 3e-3, "warmup_steps": 3,
+                          "eval_every": 0, "checkpoint_every": 10, **changes})
+
+
+def _metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_vocabulary_round_trip_and_unknown_tokens():
+    grids = [[["START", "NA", "NA", "NA", "NA"], ["Map", "LAM_ADD", "tokens", "c:1", "v1"],
+              ["END", "NA", "NA", "NA", "NA"]]]
+    vocabulary = GridVocabulary.from_grids(grids)
+    ids = vocabulary.encode(grids[0], rows=5)
+    assert ids.shape == (5, 5)
+    assert vocabulary.decode(ids) == grids[0] + [[PAD] * 5] * 2
+    unseen = vocabulary.decode(vocabulary.encode([["START", "NA", "NA", "NA", "NA"],
+                                                  ["Map", "LAM_SUB", "tokens", "c:7", "v1"]], rows=2))
+    assert unseen[1] == ["Map", UNKNOWN, "tokens", UNKNOWN, "v1"]
+    assert GridVocabulary.from_json(json.loads(json.dumps(vocabulary.to_json()))).columns == vocabulary.columns
+    with pytest.raises(WorkbenchError, match="does not fit"):
+        vocabulary.encode(grids[0], rows=2)
+
+
+def test_padding_weight_tokens_do_not_change_the_prediction():
+    torch.manual_seed(0)
+    model = MetaModel(MetaModelConfig(n_layers=2, d_model=32, n_heads=2, max_weight_tokens=6), [4, 5, 6, 7, 8]).eval()
+    weights, mask = torch.randn(1, 6, 745), torch.tensor([[True] * 3 + [False] * 3])
+    scrambled = weights.clone()
+    scrambled[0, 3:] = torch.randn(3, 745) * 100
+    a, b = model(weights, mask), model(scrambled, mask)
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(a, b))
+    changed = weights.clone()
+    changed[0, 1] += 1
+    assert not torch.allclose(model(changed, mask)[0], a[0])  # the real tokens are read
+
+
+def test_grid_loss_is_the_sum_of_the_column_cross_entropies():
+    logits = [torch.randn(2, 3, n) for n in (4, 5, 6, 7, 8)]
+    targets = torch.stack([torch.randint(n, (2, 3)) for n in (4, 5, 6, 7, 8)], -1)
+    expected = 0.0
+    for c, column in enumerate(logits):
+        log_p = column.log_softmax(-1)
+        expected += -log_p.gather(-1, targets[..., c:c + 1]).mean()
+    assert float(grid_loss(logits, targets)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_noise_goes_onto_parameter_values_only_scaled_by_their_std():
+    weights = torch.zeros(1, 2, 745)
+    std, count = torch.tensor([[2.0, 0.5]]), torch.tensor([[BLOCK, 100]])
+    noisy = add_noise(weights, std, count, 0.4, torch.Generator().manual_seed(0))
+    values = noisy[0, :, VALUES_START:VALUES_START + BLOCK]
+    assert torch.equal(noisy[..., :VALUES_START], weights[..., :VALUES_START])  # type one-hot and flag untouched
+    assert torch.equal(noisy[..., VALUES_START + BLOCK:], weights[..., VALUES_START + BLOCK:])  # architecture
+    assert values[0].std().item() == pytest.approx(0.8, rel=0.1)
+    assert values[1, :100].std().item() == pytest.approx(0.2, rel=0.25) and values[1, 100:].abs().sum() == 0
+    assert torch.equal(add_noise(weights, std, count, 0.0), weights)
+
+
+def test_batches_cover_every_example_once_per_epoch():
+    seen = torch.cat([batch_indices(step, 4, 10, seed=1) for step in range(5)])  # 2 epochs of 10
+    assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))
+    assert torch.equal(batch_indices(3, 4, 10, 1), batch_indices(3, 4, 10, 1))
+    assert not torch.equal(seen[:10], seen[10:])
+
+
+@pytest.fixture(scope="module")
+def trained(small_zoo, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "run"
+    train(_config(), small_zoo, run, progress=False)
+    return run
+
+
+def test_training_lowers_the_loss(trained):
+    losses = [m["loss"] for m in _metrics(trained)]
+    assert len(losses) == 30
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.6 * first, (first, last)
+    lrs = [m["lr"] for m in _metrics(trained)]
+    assert lrs[1] > lrs[0] and lrs[2] == max(lrs) and lrs[-1] == pytest.approx(0.0, abs=1e-12)  # warm-up, cosine
+
+
+def test_resume_gives_the_uninterrupted_weights(small_zoo, tmp_path, trained):
+    run = tmp_path / "run"
+    train(_config(), small_zoo, run, progress=False, stop_after=10)  # "killed" after the step-10 checkpoint
+    with open(run / "metrics.jsonl", "a") as handle:  # a step logged after that checkpoint, then lost
+        handle.write(json.dumps({"step": 11, "loss": 0.0}) + "\n")
+    train(_config(), small_zoo, run, resume=True, progress=False)
+    straight, _, _ = load_trained(trained)
+    resumed, _, saved = load_trained(run)
+    assert saved["step"] == 30
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [m["loss"] for m in _metrics(run)] == [m["loss"] for m in _metrics(trained)]
+
+
+def test_a_run_is_not_resumed_with_other_settings(small_zoo, trained):
+    with pytest.raises(WorkbenchError, match="lr"):
+        train(_config(lr=1e-2), small_zoo, trained, resume=True, progress=False)
+    with pytest.raises(WorkbenchError, match="--resume"):
+        train(_config(), small_zoo, trained, progress=False)
+
+
+def test_evaluation_matches_the_metrics_computed_here(trained, small_zoo):
+    summary = evaluate_run(trained, "train", functional=True, n_inputs=4)
+    model, vocabulary, saved = load_trained(trained)
+    examples = load_examples(small_zoo, "train", TINY.max_weight_tokens)
+    predictions = [vocabulary.decode(ids) for ids in predict(model, examples)]
+    accuracies = [token_accuracy(t, p) for t, p in zip(examples.grids, predictions)]
+    assert summary["programs"] == len(examples) and summary["step"] == 30
+    assert summary["token_accuracy"] == pytest.approx(sum(accuracies) / len(accuracies))
+    baseline = MajorityBaseline(examples.grids)
+    expected = [token_accuracy(t, baseline.predict(t)) for t in examples.grids]
+    assert summary["baseline_token_accuracy"] == pytest.approx(sum(expected) / len(expected))
+    shares = [summary[f"functional_{s}"] for s in ("invalid", "different", "not_compilable")]
+    assert summary["functional_accuracy"] + sum(shares) == pytest.approx(1.0)
+    assert json.loads((trained / "eval_train.json").read_text())["token_accuracy"] == summary["token_accuracy"]
+
+
+def _cli(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["decompile", "train", "--zoo", "/nonexistent/zoo", "--out", "RUN"], "is not a zoo"),
+    (["decompile", "train", "--zoo", "Z", "--out", "RUN", "--lr", "nan"], "--lr"),
+    (["decompile", "train", "--zoo", "Z", "--out", "RUN", "--steps", "0"], "--steps"),
+    (["decompile", "eval", "/nonexistent/run"], "is not a meta-model run"),
+    (["decompile", "eval", "RUN", "--split", "nope"], "invalid choice"),
+    (["decompile", "/nonexistent/run", "--program", "make_hist"], "is not a meta-model run"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    code, captured = _cli(argv, capsys)
+    assert code == 2 and "Traceback" not in captured.err
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], captured.err
+
+
+def test_show_names_the_programs_it_knows(trained, capsys):
+    code, captured = _cli(["decompile", str(trained), "--program", "make_nothing"], capsys)
+    assert code == 2 and "make_sort_unique" in captured.err
+    code, captured = _cli(["decompile", str(trained), "--program", "zoo:x"], capsys)
+    assert code == 2 and "zoo:INDEX" in captured.err
+
+
+def test_show_prints_true_and_predicted_token_by_token(trained, capsys):
+    code, captured = _cli(["decompile", str(trained), "--program", "make_hist", "--n-inputs", "4"], capsys)
+    assert code == 0, captured.err
+    out = captured.out
+    assert "tracr.compiler.lib.make_hist" in out and "Select PRED_EQ tokens tokens v1" in out
+    assert "token accuracy" in out and "functionally equal: " in out
