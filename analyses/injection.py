@@ -25,7 +25,7 @@ from workbench.decode import agreement  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import load_run, load_trained_map, task_table  # noqa: E402
 from workbench.inject.config import InjectionConfig  # noqa: E402
-from workbench.inject.monitor import training_seconds  # noqa: E402
+from workbench.curves import training_seconds  # noqa: E402
 from workbench.inject.trainer import finished  # noqa: E402
 from workbench.tasks import get_task  # noqa: E402
 

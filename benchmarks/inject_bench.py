@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.inject.config import InjectionConfig
-from workbench.inject.monitor import training_seconds
+from workbench.curves import training_seconds
 from workbench.inject.presets import preset
 from workbench.inject.trainer import finished, train
 

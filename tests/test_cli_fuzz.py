@@ -75,7 +75,8 @@ WORK = ["workbench.compiled.compile_lib", "workbench.tasks.base.Task.compile", "
         "workbench.compress.sweep", "workbench.circuits.benchmark.compiled_target",
         "workbench.circuits.benchmark.run_target", "workbench.demo.run_demo", "workbench.decompile.zoo.generate_zoo",
         "workbench.decompile.train.train", "workbench.decompile.evaluate.evaluate_run",
-        "workbench.decompile.evaluate.decompile_program"]
+        "workbench.decompile.evaluate.decompile_program", "workbench.report.run_report",
+        "workbench.report.compare_report", "workbench.report.compiled_report"]
 
 
 def _lines(text: str) -> list[str]:

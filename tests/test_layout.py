@@ -9,11 +9,11 @@ from pathlib import Path
 import workbench
 
 PACKAGE = Path(workbench.__file__).parent
-UTILITIES = {"errors", "fsutil", "padding", "plots"}  # imported by any stage
+UTILITIES = {"curves", "errors", "fsutil", "padding", "plots"}  # imported by any stage
 # Dependency order: compiled programs, the tasks built on them, token and layer alignment, models, ...
 STAGES = ["compiled", "tasks", "align", "models", "inject", "evaluate", "decode", "ablate", "compress", "circuits",
           "decompile"]
-APPLICATIONS = {"cli", "demo"}
+APPLICATIONS = {"cli", "demo", "report"}  # report: one page drawn from every stage's outputs
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:

@@ -132,6 +132,7 @@ def _decode(args: argparse.Namespace) -> None:
         raise WorkbenchError("decode needs a RUN_DIR or --compiled TASK (one of them)")
     if not args.prompt.strip():
         raise WorkbenchError('--prompt is empty; give a prompt of the task, e.g. --prompt "211 + 123 ="')
+    _at_least(1, n=args.n)
     if args.compiled:
         task = get_task(args.compiled)
         check_prompt(task, args.prompt)  # before the compile: a bad prompt fails at once
@@ -151,13 +152,22 @@ def _decode(args: argparse.Namespace) -> None:
         print(f"decoded variables at {view.layers[-1]}:")
         print(table.to_string())
     written = write_view(view, compiled, out, png=args.png)
+    if args.run_dir is not None:
+        from workbench.decode import agreement
+
+        shares = agreement(loaded.model, linear_map, loaded.tokenizer, task, compiled, task.split("test", args.n),
+                           mapping)
+        print(f"agreement with the compiled program over {args.n} test prompts (mean per layer): "
+              + ", ".join(f"{share:.1%}" for share in shares.mean()))
+        shares.rename_axis("variable").to_csv(out / "agreement.csv")
+        written.append(out / "agreement.csv")
     print("written: " + ", ".join(str(p) for p in written))
 
 
 def _ablate(args: argparse.Namespace) -> None:
-    from workbench.ablate import ablation_figure, noise_ablation
+    from workbench.ablate import noise_ablation
     from workbench.evaluate.runs import load_trained_map
-    from workbench.plots import write_figure
+    from workbench.plots import ablation_figure, write_figure
     from workbench.tasks import get_task
 
     norms = _numbers(args.norms, "norms", float, example="0,1,5,10")
@@ -226,6 +236,33 @@ def _circuits(args: argparse.Namespace) -> None:
     with pd_options():
         print(summary_row(target, summary).drop(columns=["target"]).round(4).to_string(index=False))
     print("written: " + ", ".join(str(p) for p in written))
+
+
+def _report(args: argparse.Namespace) -> None:
+    import time
+
+    from workbench.report import compare_report, compiled_report, run_report
+
+    if sum(x is not None for x in (args.run_dir, args.compare, args.compiled)) != 1:
+        raise WorkbenchError("report needs one of RUN_DIR, --compare RUN_A RUN_B or --compiled TASK")
+    if args.circuits is not None and args.compiled is None:
+        raise WorkbenchError("--circuits is the tier-1 results folder of --compiled TASK; leave it out for a run")
+    if args.out is not None and args.out.suffix != ".html":
+        raise WorkbenchError(f"--out {args.out}: give an .html file, e.g. --out report.html")
+    start = time.perf_counter()
+    if args.run_dir is not None:
+        page, out = run_report(args.run_dir), args.out or args.run_dir / "report.html"
+    elif args.compare is not None:
+        run_a, run_b = args.compare
+        page, out = compare_report(run_a, run_b), args.out or Path(f"report_{run_a.name}_vs_{run_b.name}.html")
+    else:
+        page, out = compiled_report(args.compiled, args.circuits), args.out or Path(f"report_{args.compiled}.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page.html(), encoding="utf-8")
+    print(f"report    {out} ({out.stat().st_size / 1e6:.1f} MB, {len(page.sections)} sections, "
+          f"{len(page.figures)} figures, {time.perf_counter() - start:.1f} s)")
+    for command in page.missing:
+        print(f"missing   `{command}` would add a section's inputs")
 
 
 def _zoo_generate(args: argparse.Namespace) -> None:
@@ -510,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compiled", choices=TASK_NAMES, help="decode the compiled program instead")
     p.add_argument("--prompt", required=True, help='e.g. "Are parentheses here correctly matched? [()].Answer:"')
     p.add_argument("--out", help="folder for the figures (default RUN_DIR/decode or decode_<task>)")
+    p.add_argument("--n", type=int, default=200, help="test prompts for the agreement of each variable with the "
+                   "compiled program per layer, agreement.csv (RUN_DIR only; default 200)")
     p.add_argument("--png", action="store_true", help="also write PNG files (needs kaleido and Chromium)")
     p.set_defaults(run=_decode)
 
@@ -544,6 +583,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ig-steps", type=int, default=5, help="EAP-IG interpolation steps (default 5)")
     p.add_argument("--out", help="results folder (default runs/circuits/NAME or RUN_DIR/circuits)")
     p.set_defaults(run=_circuits)
+
+    p = sub.add_parser("report", help="one self-contained HTML page for a run (curves, accuracy, perplexity, decoded "
+                       "variables, ablation, circuits), two runs side by side, or a compiled task")
+    p.add_argument("run_dir", nargs="?", type=Path, help="a run folder")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"), help="two runs side by side")
+    p.add_argument("--compiled", choices=TASK_NAMES, help="a compiled task: program, structure, residual, tier-1 circuit")
+    p.add_argument("--circuits", type=Path, help="--compiled: the folder of `workbench circuits --compiled TASK` "
+                   "(default runs/circuits/TASK)")
+    p.add_argument("--out", type=Path, help="HTML file (default RUN_DIR/report.html, report_A_vs_B.html or "
+                   "report_TASK.html)")
+    p.set_defaults(run=_report)
 
     p = sub.add_parser("zoo", help="the decompiler's data (seed 003): random RASP programs compiled, checked "
                        "faithful, written as Parquet shards (Ray)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import pandas as pd
-import plotly.express as px
 import torch
 import torch.nn.functional as F
 
@@ -67,9 +66,3 @@ def noise_ablation(model, linear_map, final_dims: Sequence[int], task, tokenizer
                 rows.append(dict(subspace=kind, norm=norm, seed=seed, dimension=rank, accuracy=accuracy,
                                  answer_loss=loss, layer=name, prompts=len(examples)))
     return pd.DataFrame(rows)
-
-
-def ablation_figure(table: pd.DataFrame):
-    summary = table.groupby(["subspace", "norm"], as_index=False)[["accuracy", "answer_loss"]].mean()
-    return px.line(summary, x="norm", y="accuracy", color="subspace", markers=True,
-                   title="Task accuracy under noise in the answer subspace vs random subspaces (mean over seeds)")

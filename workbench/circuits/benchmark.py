@@ -22,8 +22,6 @@ from typing import Callable
 
 import pandas as pd
 import torch
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from tqdm.auto import tqdm
 
 from workbench.circuits.data import CircuitData, lib_data, run_data, task_compiled_data
@@ -33,6 +31,7 @@ from workbench.circuits.patching import Experiment
 from workbench.circuits.scoring import auc, faithfulness, rank_stability, roc
 from workbench.circuits.truth import Truth, check_truth, tier1, tier2
 from workbench.errors import WorkbenchError
+from workbench.plots import roc_figure, write_figure
 
 
 @dataclasses.dataclass
@@ -174,20 +173,6 @@ def check_target(target: Target, n: int = 256, seed: int = 1000, which: str = "t
     return check_truth(target.model, target.graph, target.truth, target.draw(n, seed), target.ablation, which)
 
 
-def roc_figure(curves: pd.DataFrame, title: str) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("edges", "nodes"))
-    for col, kind in enumerate(("edges", "nodes"), start=1):
-        for method, part in curves[curves.kind == kind].groupby("method", sort=False):
-            fig.add_trace(go.Scatter(x=part.fpr, y=part.tpr, mode="lines", name=method, legendgroup=method,
-                                     showlegend=col == 1, line_shape="hv"), row=1, col=col)
-        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
-                                 showlegend=False), row=1, col=col)
-        fig.update_xaxes(title_text="false positive rate", row=1, col=col)
-        fig.update_yaxes(title_text="true positive rate", row=1, col=col)
-    fig.update_layout(title=title)
-    return fig
-
-
 def summary_row(target: Target, summary: pd.DataFrame) -> pd.DataFrame:
     """``summary`` with the target's description columns in front (one results-table block)."""
     table = summary.reset_index()
@@ -204,8 +189,6 @@ def summary_row(target: Target, summary: pd.DataFrame) -> pd.DataFrame:
 
 def write_results(out: str | Path, target: Target, summary: pd.DataFrame, per_resample: pd.DataFrame,
                   curves: pd.DataFrame) -> list[Path]:
-    from workbench.plots import write_figure
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary_row(target, summary).to_csv(out / "summary.csv", index=False)

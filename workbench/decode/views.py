@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 import torch
 
 from workbench.align import align, compiled_hook, model_hook
 from workbench.compiled import CompiledModel
 from workbench.decode import decode_variables
 from workbench.errors import WorkbenchError
-from workbench.plots import slider_heatmaps, write_figure
+from workbench.plots import prompt_figures, write_figure
 from workbench.tasks import Example, Task, pieces
 
 
@@ -73,31 +73,26 @@ def view_run(task: Task, compiled: CompiledModel, model, linear_map, tokenizer, 
     return PromptView(tokens, [f"layer {i} = {name}" for i, name in enumerate(names)], raw, mapped, tables)
 
 
-def table_figure(view: PromptView, title: str) -> go.Figure:
-    fig = go.Figure()
-    for index, (label, table) in enumerate(zip(view.layers, view.tables)):
-        cells = [list(table.index)] + [[_text(v) for v in table[c]] for c in table.columns]
-        fig.add_trace(go.Table(header=dict(values=["variable", *table.columns]), cells=dict(values=cells),
-                               visible=index == len(view.tables) - 1, name=label))
-    steps = [dict(method="update", label=label, args=[{"visible": [j == i for j in range(len(view.layers))]}])
-             for i, label in enumerate(view.layers)]
-    fig.update_layout(title=title, sliders=[dict(active=len(view.layers) - 1, steps=steps)],
-                      height=max(500, 28 * len(view.tables[-1]) + 250), width=max(900, 90 * len(view.tokens)))
-    return fig
+VIEW_FILE = "view.json"  # the view's numbers, which ``workbench report`` draws again (figures are megabytes)
 
 
-def _text(value) -> str:
-    return "" if value is None else str(value)
+def save_view(view: PromptView, compiled: CompiledModel, path: Path) -> Path:
+    """The view as JSON: tokens, layer labels, the compiled basis's labels, both residuals per layer
+    (4 decimals) and the decoded tables (``DataFrame.to_dict(orient="split")``)."""
+    data = {"tokens": view.tokens, "layers": view.layers, "compiled_labels": compiled.residual_labels,
+            "raw": [r.numpy().round(4).tolist() for r in view.raw],
+            "mapped": [m.numpy().round(4).tolist() for m in view.mapped],
+            "tables": [table.to_dict(orient="split") for table in view.tables]}
+    path.write_text(json.dumps(data, default=str))  # a compiled value that JSON lacks is shown as its text
+    return path
 
 
 def write_view(view: PromptView, compiled: CompiledModel, out: Path, png: bool = False) -> list[Path]:
-    """Figures 4 (raw residual), 5 (mapped residual) and 6 (decoded variables) as HTML (and PNG)."""
-    y = [f"{i}: {t}" for i, t in enumerate(view.tokens)]
-    raw = slider_heatmaps(list(zip(view.layers, [r.numpy() for r in view.raw])), range(view.raw[0].shape[-1]), y,
-                          "Residual stream", "model dimension", "position: token")
-    mapped = slider_heatmaps(list(zip(view.layers, [m.numpy() for m in view.mapped])), compiled.residual_labels, y,
-                             "Residual in the compiled basis", "compiled dimension (variable:value)", "position: token")
+    """Figures 4 (raw residual), 5 (mapped residual) and 6 (decoded variables) as HTML (and PNG), the
+    last layer's table as CSV and the whole view as JSON."""
+    raw, mapped, decoded = prompt_figures(view.tokens, view.layers, [r.numpy() for r in view.raw],
+                                          [m.numpy() for m in view.mapped], compiled.residual_labels, view.tables)
     written = write_figure(raw, out / "residual", png) + write_figure(mapped, out / "mapped_residual", png)
-    written += write_figure(table_figure(view, "Decoded program variables"), out / "decoded_variables", png)
+    written += write_figure(decoded, out / "decoded_variables", png)
     view.tables[-1].to_csv(out / "decoded_variables.csv")
-    return written + [out / "decoded_variables.csv"]
+    return written + [out / "decoded_variables.csv", save_view(view, compiled, out / VIEW_FILE)]

@@ -1,5 +1,5 @@
 """Watching a run: held-out accuracy inside the training loop (strict greedy exact match from one
-forward pass) and the training time of its logged steps.
+forward pass). The training time of its logged steps is ``workbench.curves.training_seconds``.
 
 Greedy decoding reproduces the answer iff the argmax at every answer position is the answer
 token (each step then conditions on the same prefix as teacher forcing does); it is *strict*
@@ -8,7 +8,6 @@ iff, after the answer, the argmax is also a token that cannot continue it ("31" 
 
 from __future__ import annotations
 
-import pandas as pd
 import torch
 
 from workbench.align import align, task_batch
@@ -53,15 +52,3 @@ class HeldOut:
 
     def accuracy(self, model) -> float:
         return float(self.correct(model).float().mean())
-
-
-def training_seconds(metrics: pd.DataFrame) -> pd.Series:
-    """Cumulative wall-clock seconds at each row of a run's ``metrics.jsonl``; a gap of over a minute
-    between two steps (a resumed run's pause) is not training time.
-
-    >>> training_seconds(pd.DataFrame({"time": [0.0, 2.0, 4.0, 1000.0, 1003.0]})).tolist()
-    [0.0, 2.0, 4.0, 4.0, 7.0]
-    """
-    gaps = metrics["time"].diff().fillna(0)
-    return gaps.where(gaps < 60, 0).cumsum()
-
