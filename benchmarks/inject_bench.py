@@ -1,7 +1,7 @@
 """Time to inject: trains each task at a CPU preset (TI and the FT+KL baseline at the same budget)
 and records when the held-out strict accuracy first reaches the target.
 
-    python benchmarks/inject_bench.py [--preset tiny] [--tasks count,sum,dyck] [--methods ti,ft] [--runs runs/presets]
+    python benchmarks/inject_bench.py [--preset tiny|tiny-llama] [--tasks count,sum,dyck] [--methods ti,ft] [--runs runs/presets]
 
 Each run goes to RUNS/<preset>/<task>_<method> (an unfinished one is resumed, a finished one is
 only read), so the command can be re-run after an interruption. Writes
@@ -23,7 +23,7 @@ from workbench.inject.presets import preset
 from workbench.inject.trainer import finished, train
 
 RESULTS = Path(__file__).parent / "results" / "inject.csv"
-TARGETS = {"tiny": 0.95, "smollm2": 0.90}
+TARGETS = {"tiny": 0.95, "tiny-llama": 0.95, "smollm2": 0.90}
 
 
 def summary(run_dir: Path, target: float) -> dict:
