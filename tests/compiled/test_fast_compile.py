@@ -5,7 +5,7 @@ import torch
 from tracr.craft import bases
 
 from workbench.compiled import LIB_PROGRAMS, compile_program
-from workbench.compiled.bridge import fast_one_hots
+from workbench.tracr_craft import fast_one_hots
 from workbench.tasks import programs
 
 VOCAB = {*"(){}[]", programs.FILLER, programs.ANSWER}

@@ -39,9 +39,8 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from workbench.compiled.structure import Component, components_of
 from workbench.errors import WorkbenchError
 from workbench.padding import right_pad
+from workbench.tracr_craft import COMPILER_BOS, COMPILER_PAD, fast_one_hots
 
-COMPILER_BOS = "compiler_bos"
-COMPILER_PAD = "compiler_pad"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,31 +217,6 @@ def residual_hook_names(n_layers: int) -> list[str]:
     for layer in range(n_layers):
         names += [f"blocks.{layer}.hook_resid_mid", f"blocks.{layer}.hook_resid_post"]
     return names
-
-
-def _one_hot(space: bases.VectorSpaceWithBasis, basis_direction: bases.BasisDirection) -> bases.VectorInBasis:
-    """The vector of one basis direction: the same float64 one-hot as tracr's ``np.eye(d)[i]``, in O(d)."""
-    magnitudes = np.zeros(space.num_dims)
-    magnitudes[space.index_by_direction[basis_direction]] = 1.0
-    return space.make_vector(magnitudes)
-
-
-@contextlib.contextmanager
-def fast_one_hots():
-    """Within the block, tracr builds basis vectors in O(d) instead of O(d²).
-
-    tracr's ``VectorSpaceWithBasis.vector_from_basis_direction`` materialises ``np.eye(d)`` for
-    every call, and the craft stage calls it once per hidden direction of each MLP over that
-    layer's joined space: O(d³) per layer, most of a large program's compile time (the paper's
-    shuffle-dyck as written, max_seq_len 28: 49 s of 63; the dyck task: 52 s CPU → 8 s). The
-    vectors are identical, so are the weights (tests/compiled/test_fast_compile.py).
-    """
-    original = bases.VectorSpaceWithBasis.vector_from_basis_direction
-    bases.VectorSpaceWithBasis.vector_from_basis_direction = _one_hot
-    try:
-        yield
-    finally:
-        bases.VectorSpaceWithBasis.vector_from_basis_direction = original
 
 
 def compile_tracr(

@@ -40,8 +40,8 @@ import numpy as np
 
 from workbench.decompile.program import Program
 from workbench.decompile.weights import n_weight_tokens
+from workbench.tracr_craft import COMPILER_BOS, fast_one_hots
 
-COMPILER_BOS = "compiler_bos"  # the same names as workbench.compiled (kept here: no torch in the children)
 MLP_EXACTNESS = 100
 REASONS = ("timeout", "memory", "compile_error", "unfaithful", "too_many_weight_tokens")
 _PRELOAD = ["tracr.compiler.basis_inference", "tracr.compiler.craft_graph_to_model",
@@ -67,25 +67,6 @@ class CompileResult:
     cpu_seconds: float = 0.0  # CPU time of the compiling process (0 for a timeout: the child was killed)
 
 
-def _one_hot(space, direction):
-    """tracr's basis vector in O(d) (tracr builds ``np.eye(d)`` per call; same values, see compiled.bridge)."""
-    magnitudes = np.zeros(space.num_dims)
-    magnitudes[space.index_by_direction[direction]] = 1.0
-    return space.make_vector(magnitudes)
-
-
-@contextlib.contextmanager
-def _fast_one_hots():
-    from tracr.craft import bases
-
-    original = bases.VectorSpaceWithBasis.vector_from_basis_direction
-    bases.VectorSpaceWithBasis.vector_from_basis_direction = _one_hot
-    try:
-        yield
-    finally:
-        bases.VectorSpaceWithBasis.vector_from_basis_direction = original
-
-
 def compile_craft(program: Program, causal: bool = False):
     """tracr's compiler up to the craft model: (craft_model, output basis). Raises on what tracr cannot compile."""
     from tracr.compiler import basis_inference, craft_graph_to_model, expr_to_craft_graph, nodes, rasp_to_graph
@@ -97,7 +78,7 @@ def compile_craft(program: Program, causal: bool = False):
     unsupported = validating.static_validate(expr)
     if unsupported:
         raise NotImplementedError("; ".join(f"{u.expr.name}: {u.reason}" for u in unsupported))
-    with _fast_one_hots():
+    with fast_one_hots():
         extracted = rasp_to_graph.extract_rasp_graph(expr)
         basis_inference.infer_bases(extracted.graph, extracted.sink, set(program.vocab), program.max_seq_len)
         expr_to_craft_graph.add_craft_components_to_rasp_graph(
