@@ -384,10 +384,13 @@ def _decompile_eval(args: argparse.Namespace) -> None:
     for threshold in (100, 90, 80, 70, 60, 50):
         key = f"programs_ge_{threshold}"
         print(f"{f'programs >= {threshold} %':22s}{pct(summary[key]):>12s}{pct(summary['baseline_' + key]):>12s}")
+    print(f"{'argmax per slot':22s}{pct(summary['raw_token_accuracy']):>12s}  (the thesis's reading)")
     if "functional_accuracy" in summary:
         print(f"functional accuracy   {pct(summary['functional_accuracy'])} (invalid {pct(summary['functional_invalid'])}"
               f", different outputs {pct(summary['functional_different'])}, "
-              f"not compilable {pct(summary['functional_not_compilable'])})")
+              f"not compilable {pct(summary['functional_not_compilable'])}); "
+              f"{pct(summary['functional_accuracy_nonconstant'])} of the programs whose output is not one constant "
+              f"({pct(summary['constant_share'])} are)")
     print("by op                 " + ", ".join(f"{r['op']} {pct(r['op_accuracy'])} ({r['lines']} lines)"
                                                for r in summary["by_op"]))
     print(f"written: {args.run_dir}/eval_{args.split}.json, eval_{args.split}_programs.csv")

@@ -125,10 +125,12 @@ def test_evaluation_matches_the_metrics_computed_here(trained, small_zoo):
     summary = evaluate_run(trained, "train", functional=True, n_inputs=4)
     model, vocabulary, saved = load_trained(trained)
     examples = load_examples(small_zoo, "train", TINY.max_weight_tokens)
-    predictions = [vocabulary.decode(ids) for ids in predict(model, examples)]
+    predictions = predict(model, examples, vocabulary)
     accuracies = [token_accuracy(t, p) for t, p in zip(examples.grids, predictions)]
     assert summary["programs"] == len(examples) and summary["step"] == 30
     assert summary["token_accuracy"] == pytest.approx(sum(accuracies) / len(accuracies))
+    raw = [token_accuracy(t, p) for t, p in zip(examples.grids, predict(model, examples, vocabulary, False))]
+    assert summary["raw_token_accuracy"] == pytest.approx(sum(raw) / len(raw))
     baseline = MajorityBaseline(examples.grids)
     expected = [token_accuracy(t, baseline.predict(t)) for t in examples.grids]
     assert summary["baseline_token_accuracy"] == pytest.approx(sum(expected) / len(expected))
@@ -173,3 +175,43 @@ def test_show_prints_true_and_predicted_token_by_token(trained, capsys):
     out = captured.out
     assert "tracr.compiler.lib.make_hist" in out and "Select PRED_EQ tokens tokens v1" in out
     assert "token accuracy" in out and "functionally equal: " in out
+
+
+def _full_vocabulary():
+    from workbench.decompile.program import LAMBDAS, OPS, PREDICATES
+
+    variables = [f"v{i}" for i in range(1, 17)]
+    return GridVocabulary([[PAD, UNKNOWN, "START", "END", *OPS], [PAD, "NA", *LAMBDAS, *PREDICATES, *variables],
+                           [PAD, "NA", "tokens", "indices", *variables],
+                           [PAD, "NA", "c:1", "c:2", "tokens", "indices", *variables], [PAD, "NA", *variables]])
+
+
+def test_constrained_reading_keeps_the_grammar():
+    from workbench.decompile.encoding import decode
+    from workbench.decompile.metamodel import constrained_grid
+
+    vocabulary = _full_vocabulary()
+    sizes = vocabulary.sizes()
+    scores = [torch.zeros(4, n) for n in sizes]
+
+    def prefer(column, row, token, value=5.0):
+        scores[column][row, vocabulary.index[column][token]] = value
+
+    prefer(0, 1, "SelectorWidth", 9)  # no selector yet: the next best op, Map
+    prefer(0, 1, "Map")
+    prefer(1, 1, "PRED_EQ", 9)  # a Map takes a lambda
+    prefer(1, 1, "LAM_ADD")
+    prefer(2, 1, "v3", 9)  # v3 is not defined yet
+    prefer(2, 1, "tokens")
+    prefer(3, 1, "v1", 9)  # a Map's third slot is a constant
+    prefer(3, 1, "c:2")
+    prefer(0, 2, "END")
+    grid = constrained_grid(scores, vocabulary)
+    assert grid[:3] == [["START", "NA", "NA", "NA", "NA"], ["Map", "LAM_ADD", "tokens", "c:2", "v1"],
+                        ["END", "NA", "NA", "NA", "NA"]] and grid[3] == [PAD] * 5
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(30):  # any scores give a program, unless the rows run out right after a Select
+        grid = constrained_grid([torch.randn(17, n, generator=generator) for n in sizes], vocabulary)
+        last = max(r for r, row in enumerate(grid) if row[0] != PAD) - 1
+        if grid[last][0] != "Select":
+            decode(grid, [0, 1, 2], 5)

@@ -83,6 +83,14 @@ def test_functional_check_tells_equal_different_and_invalid(worker):
     broken[2][1] = "v7"  # an argument that does not exist
     assert functional_check(program, pid, broken, worker).status == "invalid"
     assert functional_check(program, pid, grid[:2], worker).status == "invalid"  # no END
+    assert not functional_check(program, pid, grid, worker).constant
+
+
+def test_a_constant_program_is_flagged_and_matched_by_another_constant(worker):
+    never = Program([0, 1, 2], 4, [Line("Map", "LAM_GT", ("tokens",), "a", const=5)])  # False everywhere
+    other = Program([0, 1, 2], 4, [Line("Map", "LAM_LT", ("indices",), "b", const=0)])  # also False everywhere
+    outcome = functional_check(never, program_hash(encode(never)), encode(other), worker)
+    assert outcome.constant and outcome.equal
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_PROGRAMS))

@@ -4,6 +4,8 @@
 token accuracy (thesis metric and its threshold columns), their non-fixed token accuracy, the
 meta-model's functional accuracy (with the share of predictions that are no valid program) and
 the accuracy per operation; it writes ``RUN/eval_<split>.json`` and ``RUN/eval_<split>_programs.csv``.
+Predictions are read with the grammar (:func:`~workbench.decompile.metamodel.constrained_grid`);
+``raw_token_accuracy`` is the thesis's reading (every slot's argmax on its own) of the same model.
 The test split is deduplicated against everything by construction (the zoo keeps one program per
 canonical token hash and splits by that hash).
 
@@ -23,7 +25,7 @@ import torch
 from workbench.decompile.data import load_examples, weight_inputs
 from workbench.decompile.encoding import encode, program_hash
 from workbench.decompile.faithful import CompileWorker, compile_and_check
-from workbench.decompile.metamodel import predict_ids
+from workbench.decompile.metamodel import constrained_grid
 from workbench.decompile.metrics import (
     MajorityBaseline,
     accuracy_by_op,
@@ -81,7 +83,8 @@ def evaluate_run(run_dir: Path | str, split: str = "validation", functional: boo
     if not len(examples):
         raise WorkbenchError(f"the zoo's {split} split is empty; generate a larger zoo")
     baseline = MajorityBaseline(load_examples(saved["zoo"], "train", config.model.max_weight_tokens).grids)
-    predictions = [vocabulary.decode(ids) for ids in predict(model, examples)]
+    predictions = predict(model, examples, vocabulary)
+    raw = predict(model, examples, vocabulary, constrained=False)
     rows = []
     worker = CompileWorker(timeout_s) if functional else None
     try:
@@ -89,13 +92,14 @@ def evaluate_run(run_dir: Path | str, split: str = "validation", functional: boo
             guess = baseline.predict(true)
             row = {"id": examples.ids[i], "index": examples.indices[i], "lines": len(true) - 2,
                    "token_accuracy": token_accuracy(true, predicted),
+                   "raw_token_accuracy": token_accuracy(true, raw[i]),
                    "nonfixed_accuracy": nonfixed_accuracy(true, predicted),
                    "baseline_token_accuracy": token_accuracy(true, guess),
                    "baseline_nonfixed_accuracy": nonfixed_accuracy(true, guess)}
             if worker is not None:
                 outcome = functional_check(examples.programs[i], examples.ids[i], predicted, worker,
                                            examples.causal[i], n_inputs)
-                row.update(functional=outcome.status, functional_detail=outcome.detail)
+                row.update(functional=outcome.status, functional_detail=outcome.detail, constant=outcome.constant)
             rows.append(row)
     finally:
         if worker is not None:
@@ -103,6 +107,7 @@ def evaluate_run(run_dir: Path | str, split: str = "validation", functional: boo
     table = pd.DataFrame(rows)
     summary = {"split": split, "programs": len(table), "step": saved["step"], "zoo": saved["zoo"],
                **summarize(list(table.token_accuracy)), "nonfixed_accuracy": float(table.nonfixed_accuracy.mean()),
+               **summarize(list(table.raw_token_accuracy), "raw_"),
                **summarize(list(table.baseline_token_accuracy), "baseline_"),
                "baseline_nonfixed_accuracy": float(table.baseline_nonfixed_accuracy.mean()),
                "by_op": accuracy_by_op(examples.grids, predictions)}
@@ -111,6 +116,10 @@ def evaluate_run(run_dir: Path | str, split: str = "validation", functional: boo
         summary.update({f"functional_{status}": float(counts.get(status, 0) / len(table))
                         for status in ("equal", "invalid", "different", "not_compilable")})
         summary["functional_accuracy"] = summary.pop("functional_equal")
+        varying = table[~table.constant]
+        summary["constant_share"] = float(table.constant.mean())
+        summary["functional_accuracy_nonconstant"] = (float((varying.functional == "equal").mean())
+                                                      if len(varying) else float("nan"))
     (run_dir / f"eval_{split}.json").write_text(json.dumps(summary, indent=1))
     table.to_csv(run_dir / f"eval_{split}_programs.csv", index=False)
     return summary
@@ -147,8 +156,8 @@ def decompile_program(run_dir: Path | str, name: str, n_inputs: int = 16) -> dic
         raise WorkbenchError(f"{source} does not compile faithfully ({compiled.status}: {compiled.detail})")
     tokens, mask, _, _ = weight_inputs(compiled.weights, compiled.layer_types, config.model.max_weight_tokens)
     with torch.no_grad():
-        ids = predict_ids(model(torch.from_numpy(tokens)[None], torch.from_numpy(mask)[None]))[0]
-    predicted = vocabulary.decode(ids)
+        logits = model(torch.from_numpy(tokens)[None], torch.from_numpy(mask)[None])
+    predicted = constrained_grid([column[0] for column in logits], vocabulary)
     true = encode(program)
     with CompileWorker() as worker:
         outcome = functional_check(program, program_hash(true), predicted, worker, causal, n_inputs)

@@ -29,7 +29,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from workbench.decompile.encoding import ROW
+from workbench.decompile.encoding import END, NA, ROW, START
+from workbench.decompile.program import INPUTS, LAMBDAS, OPS, PREDICATES
 from workbench.decompile.weights import MAX_PROGRAM_LENGTH, MAX_WEIGHT_TOKENS, token_width
 from workbench.errors import WorkbenchError
 
@@ -136,6 +137,57 @@ class MetaModel(nn.Module):
 def predict_ids(logits: list[torch.Tensor]) -> torch.Tensor:
     """The argmax class of every slot: ``[B, rows, 5]``."""
     return torch.stack([column.argmax(-1) for column in logits], -1)
+
+
+def constrained_grid(scores: Sequence[torch.Tensor], vocabulary: GridVocabulary) -> list[list[str]]:
+    """One program's grid from its slot scores (``scores[c]``: ``[rows, classes of column c]``), read row by row
+    and, in each slot, the best-scoring token that the grammar allows there.
+
+    Independent argmaxes give lines no program has (a variable in a Map's constant slot, an
+    argument not yet defined); here an op comes first (END only after an SOp line, selector ops only
+    once a selector exists), then its arguments from the lambdas / predicates / constants it takes and
+    the variables in scope of the kind it reads (sop or selector), the return variable ``v<row>`` (the
+    canonical naming) and NA where the op has no argument. Rows after END are PAD.
+    """
+    rows = scores[0].shape[0]
+    kinds = {name: "sop" for name in INPUTS}
+    grid = [[START] + [NA] * (ROW - 1)]
+
+    def best(column: int, row: int, allowed) -> str:
+        tokens = vocabulary.columns[column]
+        candidates = [i for i, token in enumerate(tokens) if allowed(token)]
+        return tokens[max(candidates, key=lambda i: float(scores[column][row, i]))] if candidates else NA
+
+    def sop(token: str) -> bool:
+        return kinds.get(token) == "sop"
+
+    def selector(token: str) -> bool:
+        return kinds.get(token) == "selector"
+
+    for row in range(1, rows):
+        may_end = row > 1 and grid[-1][0] != "Select"
+        if row == rows - 1:
+            op = END
+        else:
+            op = best(0, row, lambda t: (t == END and may_end) or (
+                t in OPS and (t not in ("Aggregate", "SelectorWidth") or "selector" in kinds.values())))
+        if op == END:
+            grid.append([END] + [NA] * (ROW - 1))
+            break
+        if op == "Map":
+            fn = best(1, row, lambda t: t in LAMBDAS)
+            line = [op, fn, best(2, row, sop), NA if fn == "LAM_IV" else best(3, row, lambda t: t.startswith("c:"))]
+        elif op in ("SequenceMap", "Select"):
+            known = LAMBDAS if op == "SequenceMap" else PREDICATES
+            line = [op, best(1, row, lambda t: t in known), best(2, row, sop), best(3, row, sop)]
+        elif op == "Aggregate":
+            line = [op, best(1, row, selector), best(2, row, sop), NA]
+        else:
+            line = [op, best(1, row, selector), NA, NA]
+        out = f"v{row}"
+        kinds[out] = "selector" if op == "Select" else "sop"
+        grid.append(line + [out])
+    return grid + [[PAD] * ROW for _ in range(rows - len(grid))]
 
 
 def grid_loss(logits: list[torch.Tensor], targets: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,9 @@ up to its first END) into a program with the original's vocabulary and length; i
 equal when RASP evaluation gives the original's outputs on the zoo's random inputs for that
 program and the decoded program, compiled by tracr, passes the same faithfulness check as the
 zoo (:class:`~workbench.decompile.faithful.CompileWorker`), so its compiled model gives those
-outputs too. The zoo's own model was checked against RASP on the same inputs.
+outputs too. The zoo's own model was checked against RASP on the same inputs. Programs whose
+output is one constant on all those inputs are flagged: any program with that constant output
+matches them, so functional accuracy is also reported on the others.
 
 >>> true = [["START", "NA", "NA", "NA", "NA"], ["Select", "PRED_EQ", "tokens", "tokens", "v1"],
 ...         ["SelectorWidth", "v1", "NA", "NA", "v2"], ["END", "NA", "NA", "NA", "NA"]]
@@ -120,10 +122,15 @@ def accuracy_by_op(trues: Sequence[Grid], predictions: Sequence[Grid]) -> list[d
 
 @dataclasses.dataclass
 class Functional:
-    """``status``: equal, invalid (the grid is no program), different (RASP outputs differ) or not_compilable."""
+    """``status``: equal, invalid (the grid is no program), different (RASP outputs differ) or not_compilable.
+
+    ``constant``: the original gives one value at every position of every input (many random
+    programs do; any program with that constant output is then functionally equal to it).
+    """
 
     status: str
     detail: str = ""
+    constant: bool = False
 
     @property
     def equal(self) -> bool:
@@ -133,16 +140,19 @@ class Functional:
 def functional_check(original: Program, program_id: str, predicted: Grid, worker: CompileWorker,
                      causal: bool = False, n_inputs: int = 16) -> Functional:
     """Whether the decoded prediction computes the original's outputs (see the module docstring)."""
+    seed = int(program_id[:8], 16)  # the zoo's faithfulness check used these inputs for the original
+    inputs = random_inputs(original, n_inputs, seed)
+    expected = [original.outcome(tokens, causal) for tokens in inputs]
+    constant = len({repr(value) for outputs in expected for value in outputs}) == 1  # repr: True is not 1
     try:
         candidate = decode(predicted, original.vocab, original.max_seq_len)
     except WorkbenchError as error:
-        return Functional("invalid", str(error))
-    seed = int(program_id[:8], 16)  # the zoo's faithfulness check used these inputs for the original
-    for tokens in random_inputs(original, n_inputs, seed):
-        expected, got = original.outcome(tokens, causal), candidate.outcome(tokens, causal)
-        if expected != got:
-            return Functional("different", f"input {tokens}: original {expected}, decompiled {got}"[:300])
+        return Functional("invalid", str(error), constant)
+    for tokens, outputs in zip(inputs, expected):
+        got = candidate.outcome(tokens, causal)
+        if outputs != got:
+            return Functional("different", f"input {tokens}: original {outputs}, decompiled {got}"[:300], constant)
     compiled = worker.compile(candidate, causal, n_inputs, seed)
     if compiled.status != "ok":
-        return Functional("not_compilable", f"{compiled.status}: {compiled.detail}"[:300])
-    return Functional("equal")
+        return Functional("not_compilable", f"{compiled.status}: {compiled.detail}"[:300], constant)
+    return Functional("equal", "", constant)

@@ -30,7 +30,14 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
 from workbench.decompile.data import Examples, add_noise, load_examples
-from workbench.decompile.metamodel import GridVocabulary, MetaModel, MetaModelConfig, grid_loss, predict_ids
+from workbench.decompile.metamodel import (
+    GridVocabulary,
+    MetaModel,
+    MetaModelConfig,
+    constrained_grid,
+    grid_loss,
+    predict_ids,
+)
 from workbench.decompile.metrics import token_accuracy
 from workbench.errors import WorkbenchError
 from workbench.inject import checkpoint
@@ -148,17 +155,23 @@ def _truncate_metrics(run_dir: Path, step: int) -> None:
 
 
 @torch.no_grad()
-def predict(model: MetaModel, examples: Examples, batch_size: int = 64) -> torch.Tensor:
-    """``[N, rows, 5]`` predicted class ids (eval mode: no dropout, no noise)."""
+def predict(model: MetaModel, examples: Examples, vocabulary: GridVocabulary, constrained: bool = True,
+            batch_size: int = 64) -> list[list[list[str]]]:
+    """Predicted grids (eval mode: no dropout, no noise): grammar-constrained (:func:`constrained_grid`), or
+    ``constrained=False``: every slot's argmax on its own, as the thesis reads its meta-model."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    found = []
+    grids = []
     for start in range(0, len(examples), batch_size):
         part = slice(start, start + batch_size)
-        found.append(predict_ids(model(examples.weights[part].to(device), examples.mask[part].to(device))).cpu())
+        logits = [column.cpu() for column in model(examples.weights[part].to(device), examples.mask[part].to(device))]
+        if constrained:
+            grids += [constrained_grid([column[i] for column in logits], vocabulary) for i in range(len(logits[0]))]
+        else:
+            grids += [vocabulary.decode(ids) for ids in predict_ids(logits)]
     model.train(was_training)
-    return torch.cat(found) if found else torch.zeros(0, model.config.rows, 5, dtype=torch.long)
+    return grids
 
 
 @torch.no_grad()
@@ -175,7 +188,7 @@ def validation_check(model: MetaModel, examples: Examples, targets: torch.Tensor
         logits = model(examples.weights[part].to(device), examples.mask[part].to(device))
         losses.append(float(grid_loss(logits, targets[part].to(device))) * len(examples.weights[part]))
     model.train()
-    predicted = [vocabulary.decode(ids) for ids in predict(model, examples)]
+    predicted = predict(model, examples, vocabulary, constrained=False)
     accuracy = sum(token_accuracy(t, p) for t, p in zip(examples.grids, predicted)) / len(examples)
     return {"val_loss": sum(losses) / len(examples), "val_token_accuracy": accuracy}
 
