@@ -10,7 +10,7 @@ import torch
 from workbench.circuits import METHODS, Experiment, Scores, Truth, build_graph
 from workbench.circuits.benchmark import Target, benchmark, compiled_target
 from workbench.circuits.data import CircuitData
-from workbench.circuits.scoring import FRACTIONS, auc, faithfulness, random_faithfulness, top_edges
+from workbench.circuits.scoring import FRACTIONS, auc, cpr_cmd, faithfulness, random_faithfulness, top_edges
 from workbench.errors import WorkbenchError
 
 
@@ -49,8 +49,9 @@ def test_constant_scores_get_chance_auc_and_the_faithfulness_of_a_random_ranking
     for seed in range(2):
         experiment = Experiment.from_data(target.model, target.graph, target.draw(16, seed), target.ablation,
                                           torch.from_numpy(target.truth.edge_domain))
-        _, expected = random_faithfulness(experiment, seed=seed)
-        assert per_resample.faithfulness[per_resample["resample"] == seed].item() == expected
+        expected = cpr_cmd(random_faithfulness(experiment, seed=seed))
+        row = per_resample[per_resample["resample"] == seed]
+        assert (row.cpr.item(), row.cmd.item()) == expected
 
 
 def test_constant_scores_on_a_compiled_program():
@@ -61,27 +62,51 @@ def test_constant_scores_on_a_compiled_program():
     row = summary.loc["constant"]
     assert row.edge_auc == 0.5 and row.node_auc == 0.5 and math.isnan(row.node_auc_writing)
     experiment = Experiment.from_data(target.model, target.graph, target.draw(8, 0), target.ablation)
-    assert row.faithfulness == random_faithfulness(experiment, seed=0)[1]
+    assert (row.cpr, row.cmd) == cpr_cmd(random_faithfulness(experiment, seed=0))
 
 
 def test_random_faithfulness_is_the_expectation_over_random_orders(hand_built, hand_built_data):
     """On the hand-built model a circuit recovers the behaviour iff it keeps all 3 true edges, so the
     expected share of a random circuit of k of the E edges is C(E-3, k-3) / C(E, k): both the estimate
-    (seeded draws) and an average over seeded random rankings agree with it."""
+    (seeded draws) and an average over seeded random rankings agree with it, in CPR and in CMD."""
     graph = build_graph(hand_built)
     experiment = Experiment(hand_built, graph, *hand_built_data, ablation="resample")
     n = experiment.n_edges
     exact_curve = [math.comb(n - 3, k - 3) / math.comb(n, k) if k >= 3 else 0.0
                    for k in (round(f * n) for f in FRACTIONS)]
-    exact = float(np.trapezoid(exact_curve, FRACTIONS))
+    exact = np.array(cpr_cmd(exact_curve))
     draws = 64
-    _, estimate = random_faithfulness(experiment, draws=draws, seed=0)
-    rankings = [faithfulness(experiment, np.random.default_rng(seed).random(n))[1] for seed in range(draws)]
+    estimate = cpr_cmd(random_faithfulness(experiment, draws=draws, seed=0))
+    rankings = [cpr_cmd(faithfulness(experiment, np.random.default_rng(seed).random(n))) for seed in range(draws)]
     assert estimate == pytest.approx(exact, abs=0.05)
-    assert np.mean(rankings) == pytest.approx(exact, abs=0.05)
+    assert np.mean(rankings, axis=0) == pytest.approx(exact, abs=0.05)
     # without ties a ranking costs one forward pass per size: the tie-break draws are not used
-    assert faithfulness(experiment, np.arange(n, dtype=float), draws=1)[1] == faithfulness(
-        experiment, np.arange(n, dtype=float), draws=5, seed=3)[1]
+    assert faithfulness(experiment, np.arange(n, dtype=float), draws=1) == faithfulness(
+        experiment, np.arange(n, dtype=float), draws=5, seed=3)
+
+
+def test_cpr_and_cmd_of_a_hand_computed_curve():
+    """Trapezoids over x = 0, 0.1, 0.5, 1 of f = 0, 0.5, 1.5, 1 (a circuit overshooting the full model):
+    CPR = 0.1·(0 + 0.5)/2 + 0.4·(0.5 + 1.5)/2 + 0.5·(1.5 + 1)/2 = 0.025 + 0.4 + 0.625 = 1.05;
+    |1 − f| = 1, 0.5, 0.5, 0: CMD = 0.1·0.75 + 0.4·0.5 + 0.5·0.25 = 0.075 + 0.2 + 0.125 = 0.4."""
+    assert cpr_cmd([0.0, 0.5, 1.5, 1.0], [0.0, 0.1, 0.5, 1.0]) == pytest.approx((1.05, 0.4), abs=1e-12)
+    assert all(math.isnan(v) for v in cpr_cmd([math.nan] * 4, [0.0, 0.1, 0.5, 1.0]))
+
+
+def test_cpr_and_cmd_of_the_best_and_worst_rankings_on_the_hand_built_model(hand_built, hand_built_data,
+                                                                              true_edges):
+    """46 edges; MIB's sizes keep round(x·46) = 0, 0, 0, 0, 0, 1, 2, 5, 9, 23, 46 edges at x = 0, 0.1 %,
+    0.2 %, 0.5 %, 1 %, 2 %, 5 %, 10 %, 20 %, 50 %, 100 %. The true edges ranked first: f = 1 from 5 edges
+    (x = 0.1) on, so CPR = 0.05·(0 + 1)/2 + 0.9 = 0.925 and CMD = 0.05·1 + 0.05·(1 + 0)/2 = 0.075. Ranked
+    last: f = 1 only at x = 1, so CPR = 0.5·(0 + 1)/2 = 0.25 and CMD = 0.5 + 0.25 = 0.75."""
+    graph = build_graph(hand_built)
+    experiment = Experiment(hand_built, graph, *hand_built_data, ablation="resample")
+    assert experiment.n_edges == 46
+    true = np.array([name in true_edges for name in graph.edge_names], dtype=float)
+    best = faithfulness(experiment, true)
+    assert best == pytest.approx([0.0] * 7 + [1.0] * 4, abs=1e-6)
+    assert cpr_cmd(best) == pytest.approx((0.925, 0.075), abs=1e-6)
+    assert cpr_cmd(faithfulness(experiment, 1 - true)) == pytest.approx((0.25, 0.75), abs=1e-6)
 
 
 def test_acdc_node_scores_come_from_scored_edges_only(hand_built, true_edges):

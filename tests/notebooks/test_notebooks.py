@@ -62,7 +62,7 @@ def _check_decode(text: str, book) -> None:
 
 
 def _method_row(text: str, method: str) -> list[float]:
-    """edge AUC, node AUC and faithfulness of ``method`` in the one-draw table (rows ``i  method  ...``)."""
+    """edge AUC, node AUC and CPR (faithfulness) of ``method`` in the one-draw table (rows ``i  method  ...``)."""
     match = re.search(rf"^\d+\s+{re.escape(method)}\s+(\S+)\s+(\S+)\s+(\S+)$", text, re.MULTILINE)
     assert match, f"no row for {method!r} in:\n{text}"
     return [float(v) for v in match.groups()]

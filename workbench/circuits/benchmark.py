@@ -28,7 +28,7 @@ from workbench.circuits.data import CircuitData, lib_data, run_data, task_compil
 from workbench.circuits.graph import Graph, build_graph
 from workbench.circuits.methods import get_methods
 from workbench.circuits.patching import Experiment
-from workbench.circuits.scoring import auc, faithfulness, rank_stability, roc
+from workbench.circuits.scoring import auc, cpr_cmd, faithfulness, rank_stability, roc
 from workbench.circuits.truth import Truth, check_truth, tier1, tier2
 from workbench.errors import WorkbenchError
 from workbench.plots import roc_figure, write_figure
@@ -61,7 +61,10 @@ def check_finite(model: torch.nn.Module, what: str, fix: str) -> None:
 
 
 def compiled_target(name: str, ablation: str = "zero") -> Target:
-    """Tier 1: a task (``dyck``, ``count``, ``sum``) or a tracr library program (``reverse``, ``make_sort`` …)."""
+    """Tier 1: a task (``dyck``, ``count``, ``sum``) or a tracr library program (``reverse``, ``make_sort`` …).
+
+    A library program named like a task (tracr's ``make_count`` and the ``count`` task) is addressed and
+    named ``make_count``, so the two never share a row name."""
     from workbench.compiled import compile_lib, get_lib_program
     from workbench.tasks import TASKS
 
@@ -72,7 +75,7 @@ def compiled_target(name: str, ablation: str = "zero") -> Target:
     else:
         program = get_lib_program(name).name
         compiled = compile_lib(program)
-        name = program
+        name = f"make_{program}" if program in TASKS else program
         draw = lambda n, seed: lib_data(compiled, program, n, seed)  # noqa: E731
     check_finite(compiled.model, f"the compiled model of {name}", "recompile it with --no-cache / a fresh cache")
     graph = build_graph(compiled.model, "head")
@@ -114,7 +117,8 @@ def benchmark(target: Target, methods: str | list[str] | dict, resamples: int = 
     Returns the summary (one row per method: means, spreads over resamples, time), the
     per-resample rows, and the ROC curves of the first resample. ``node_auc`` is over every
     scored component, ``node_auc_writing`` over those that write something (padding heads and
-    empty MLPs are trivially false). ``methods`` may be a dict name -> method (custom methods).
+    empty MLPs are trivially false); ``cpr`` and ``cmd`` are MIB's areas of the faithfulness curve
+    (``scoring.cpr_cmd``). ``methods`` may be a dict name -> method (custom methods).
     """
     if resamples < 1:
         raise WorkbenchError("resamples must be at least 1")
@@ -128,16 +132,17 @@ def benchmark(target: Target, methods: str | list[str] | dict, resamples: int = 
                                           torch.from_numpy(truth.edge_domain))
         for name, method in chosen.items():
             bar.set_postfix_str(f"resample {seed + 1}/{resamples}: {name}")
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             scores = method(experiment, seed=seed, progress=progress, **options.get(name, {}))
-            seconds = time.perf_counter() - start
-            curve, area = faithfulness(experiment, scores.edges, seed=seed)
+            seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            cpr, cmd = cpr_cmd(faithfulness(experiment, scores.edges, seed=seed))
             edge_scores[name].append(scores.edges)
-            rows.append({"method": name, "resample": seed, "seconds": seconds,
+            # CPU seconds as well: on a shared machine the wall clock measures the load as much as the method
+            rows.append({"method": name, "resample": seed, "seconds": seconds, "cpu_seconds": cpu_seconds,
                          "edge_auc": auc(truth.edges, scores.edges, truth.edge_domain),
                          "node_auc": auc(truth.nodes, scores.nodes, truth.node_domain),
                          "node_auc_writing": auc(truth.nodes, scores.nodes, _writing(truth)),
-                         "faithfulness": area,
+                         "cpr": cpr, "cmd": cmd,
                          "faithfulness_at_truth_size": _at_truth_size(experiment, truth, scores, seed),
                          **scores.info})
             if seed == 0:
@@ -149,11 +154,12 @@ def benchmark(target: Target, methods: str | list[str] | dict, resamples: int = 
     bar.close()
     per_resample = pd.DataFrame(rows)
     grouped = per_resample.groupby("method", sort=False)
-    columns = ["edge_auc", "node_auc", "node_auc_writing", "faithfulness", "faithfulness_at_truth_size", "seconds"]
+    columns = ["edge_auc", "node_auc", "node_auc_writing", "cpr", "cmd", "faithfulness_at_truth_size", "seconds",
+               "cpu_seconds"]
     # per-method facts: EAP-IG's steps, nonzero steps, completeness; EAP-GP's path; edge pruning's circuit
     columns += [c for c in per_resample.columns if c.startswith(("ig_", "gp_", "ep_"))]
     summary = grouped[columns].mean()
-    for column in ("edge_auc", "node_auc", "faithfulness"):
+    for column in ("edge_auc", "node_auc", "node_auc_writing", "cpr", "cmd"):
         summary[f"{column}_std"] = grouped[column].std(ddof=0)
     summary["score_rank_stability"] = [rank_stability(edge_scores[m], truth.edge_domain) for m in summary.index]
     summary.insert(0, "resamples", resamples)
@@ -162,9 +168,8 @@ def benchmark(target: Target, methods: str | list[str] | dict, resamples: int = 
 
 def _at_truth_size(experiment: Experiment, truth: Truth, scores, seed: int = 0) -> float:
     """Faithfulness of the circuit as large as the true one (its top ``|truth|`` scored edges)."""
-    curve, _ = faithfulness(experiment, scores.edges, ((truth.edges & truth.edge_domain).sum() /
-                                                        truth.edge_domain.sum(),), seed=seed)
-    return curve[0]
+    size = (truth.edges & truth.edge_domain).sum() / truth.edge_domain.sum()
+    return faithfulness(experiment, scores.edges, (size,), seed=seed)[0]
 
 
 def check_target(target: Target, n: int = 256, seed: int = 1000, which: str = "true") -> pd.DataFrame:

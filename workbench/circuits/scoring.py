@@ -5,18 +5,20 @@ Everything is computed over the **scored domain** only (``Truth.edge_domain`` /
 take part in no AUC and no ranking, so a method that ranks nothing (constant scores) gets
 AUC exactly 0.5 and the faithfulness of a random ranking.
 
-Faithfulness follows the Mechanistic Interpretability Benchmark (MIB): keep the top-scoring
-fraction f of the scored edges, ablate every other scored edge (the edges outside the domain
-stay in every circuit), and measure the share of the full model's behaviour the circuit
-recovers, ``(L_empty − L_circuit) / (L_empty − L_full)`` (1 = the full model, 0 = the empty
-circuit, every scored edge ablated); the area under that curve over f ∈ [0, 1] is one number
-per method (higher is better).
+Faithfulness follows the Mechanistic Interpretability Benchmark (MIB, Mueller et al. 2025): keep
+the top-scoring fraction x of the scored edges, ablate every other scored edge (the edges outside
+the domain stay in every circuit), and measure the share of the full model's behaviour the
+circuit recovers, ``f(C) = (m(C) − m(∅)) / (m(N) − m(∅))`` with m = −(the experiment's loss),
+i.e. ``(L_empty − L_circuit) / (L_empty − L_full)`` (1 = the full model N, 0 = the empty circuit
+∅, every scored edge ablated). Over MIB's circuit sizes (:data:`FRACTIONS`) the curve gives two
+numbers per method (:func:`cpr_cmd`): CPR, the area under f (higher is better), and CMD, the
+area under |1 − f| (lower is better).
 
 Ties are broken at random: the circuit of size k keeps every edge scoring above the k-th
 score and a uniformly random subset of the edges tied with it, and the recovered share is
 averaged over ``draws`` seeded subsets (exact, one forward pass, when no tie straddles the
 cut). So the faithfulness of **a random ranking** is defined as its expectation over uniformly
-random orders of the scored edges (at each f: over uniformly random circuits of size k), and
+random orders of the scored edges (at each size k: over uniformly random circuits of k edges), and
 :func:`random_faithfulness` estimates it with the same ``draws`` seeded subsets — exactly
 what constant scores get.
 """
@@ -29,7 +31,9 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from workbench.circuits.patching import Experiment
 from workbench.errors import WorkbenchError
 
-FRACTIONS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+# MIB's circuit sizes (fractions of the scored edges kept), with the empty circuit in front so the area
+# starts at 0
+FRACTIONS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 DRAWS = 8  # random tie-breaks averaged where a tie straddles the cut
 
 
@@ -94,32 +98,52 @@ def _straddles(scores: np.ndarray, k: int) -> bool:
 
 
 def faithfulness(experiment: Experiment, edge_scores: np.ndarray, fractions=FRACTIONS, draws: int = DRAWS,
-                 seed: int = 0) -> tuple[list[float], float]:
-    """Recovered share of the behaviour at each circuit size, and the area under that curve.
+                 seed: int = 0) -> list[float]:
+    """The recovered share f of the behaviour at each circuit size (NaN where the empty circuit
+    behaves like the full model: nothing to recover).
 
-    Circuits are chosen among the experiment's scored domain; where a tie straddles the cut the
-    share is the mean over ``draws`` random tie-breaks (seeded by ``seed``; see the module docstring).
+    The circuit at fraction x keeps the ``round(x · scored edges)`` best-scoring edges of the
+    experiment's scored domain; where a tie straddles that cut the share is the mean over ``draws``
+    random tie-breaks (seeded by ``seed``; see the module docstring). Each distinct circuit size is
+    evaluated once (on a small graph several of MIB's fractions round to the same size).
     """
     import torch
 
     domain = experiment.domain.numpy()
     full, empty = experiment.full_and_empty
     if empty == full:
-        return [float("nan")] * len(fractions), float("nan")
+        return [float("nan")] * len(fractions)
     _, scores = _in_domain(np.zeros(len(edge_scores), dtype=bool), edge_scores, domain)
     rng = np.random.default_rng(seed)
-    curve = []
+    share_at: dict[int, float] = {}
     for f in fractions:
-        random_ties = _straddles(scores, round(f * len(scores)))
-        losses = [experiment.keep_only(torch.from_numpy(top_edges(edge_scores, f, domain, rng)))
-                  for _ in range(draws if random_ties else 1)]
-        curve.append(float(np.mean([(empty - loss) / (empty - full) for loss in losses])))
-    return curve, float(np.trapezoid(curve, fractions))
+        k = round(f * len(scores))
+        if k not in share_at:
+            losses = [experiment.keep_only(torch.from_numpy(top_edges(edge_scores, f, domain, rng)))
+                      for _ in range(draws if _straddles(scores, k) else 1)]
+            share_at[k] = float(np.mean([(empty - loss) / (empty - full) for loss in losses]))
+    return [share_at[round(f * len(scores))] for f in fractions]
+
+
+def cpr_cmd(curve, fractions=FRACTIONS) -> tuple[float, float]:
+    """MIB's two faithfulness numbers of a curve ``f`` (:func:`faithfulness`) measured at ``fractions``.
+
+    - CPR (circuit performance ratio) = ∫ f dx, the area under the curve (higher is better; a
+      circuit that does better than the full model, f > 1, adds to it);
+    - CMD (circuit-model difference) = ∫ |1 − f| dx, the area between the curve and 1 (lower is
+      better; a circuit that overshoots the full model counts against it as one that falls short).
+
+    x is the fraction of the scored edges kept, on its linear axis from 0 to 1, and both areas are
+    the trapezoid rule over the points of ``fractions`` (|1 − f| is taken at the points, not
+    integrated exactly where the curve crosses 1 between two of them). NaN when the curve is.
+    """
+    curve, fractions = np.asarray(curve, dtype=float), np.asarray(fractions, dtype=float)
+    return float(np.trapezoid(curve, fractions)), float(np.trapezoid(np.abs(1 - curve), fractions))
 
 
 def random_faithfulness(experiment: Experiment, fractions=FRACTIONS, draws: int = DRAWS,
-                        seed: int = 0) -> tuple[list[float], float]:
-    """The faithfulness of a random ranking of the scored edges: its expectation over uniformly random
+                        seed: int = 0) -> list[float]:
+    """The faithfulness curve of a random ranking of the scored edges: its expectation over uniformly random
     orders, estimated with ``draws`` seeded random circuits per size (the same ones constant scores get)."""
     return faithfulness(experiment, np.zeros(experiment.n_edges), fractions, draws, seed)
 
