@@ -45,14 +45,18 @@ def test_threshold_columns_by_hand():
 def test_majority_baseline_by_hand():
     map_line = ["Map", "LAM_ADD", "tokens", "c:1", "v1"]
     other = [START, map_line, ["Map", "LAM_NE", "v1", "c:2", "v2"], END]
-    baseline = MajorityBaseline([TRUE, other, [START, map_line, ["Map", "LAM_SUB", "v1", "c:2", "v2"], END]])
-    guess = baseline.predict(TRUE)
+    baseline = MajorityBaseline([TRUE, other, [START, map_line, ["Map", "LAM_SUB", "v1", "c:2", "v2"], END]], rows=5)
     # majorities: row 1 Map LAM_ADD tokens c:1 (2 of 3), row 2 Map v1 c:2 with LAM_NE/LAM_SUB/SelectorWidth's v1
-    # tied 1:1:1 -> the first by text, LAM_NE; END row: END
-    assert guess == [START, ["Map", "LAM_ADD", "tokens", "c:1", "v1"], ["Map", "LAM_NE", "v1", "c:2", "v2"], END]
+    # tied 1:1:1 -> the first by text, LAM_NE; row 3 END; row 4 padding (no program has 5 rows)
+    assert baseline.grid == [START, map_line, ["Map", "LAM_NE", "v1", "c:2", "v2"], END, ["PAD"] * 5]
     # wrong: row 1's op, predicate and c:1 (3), row 2's op and its three argument slots (4); all non-fixed
-    assert token_accuracy(TRUE, guess) == pytest.approx(13 / 20)
-    assert nonfixed_accuracy(TRUE, guess) == pytest.approx(2 / 9)
+    assert token_accuracy(TRUE, baseline.grid) == pytest.approx(13 / 20)
+    assert nonfixed_accuracy(TRUE, baseline.grid) == pytest.approx(2 / 9)
+    # a longer program: the same grid; right are START (5), row 1's tokens and v1 (2), row 2's v2 (1): 8 of 25;
+    # of its 13 non-fixed slots only row 1's tokens
+    longer = [START, TRUE[1], TRUE[2], ["Map", "LAM_ADD", "v2", "c:1", "v3"], END]
+    assert token_accuracy(longer, baseline.grid) == pytest.approx(8 / 25)
+    assert nonfixed_accuracy(longer, baseline.grid) == pytest.approx(1 / 13)
 
 
 def test_accuracy_by_op_by_hand():

@@ -82,20 +82,20 @@ def evaluate_run(run_dir: Path | str, split: str = "validation", functional: boo
     examples = load_examples(saved["zoo"], split, config.model.max_weight_tokens, limit=limit)
     if not len(examples):
         raise WorkbenchError(f"the zoo's {split} split is empty; generate a larger zoo")
-    baseline = MajorityBaseline(load_examples(saved["zoo"], "train", config.model.max_weight_tokens).grids)
+    baseline = MajorityBaseline(load_examples(saved["zoo"], "train", config.model.max_weight_tokens).grids,
+                                config.model.rows).grid
     predictions = predict(model, examples, vocabulary)
     raw = predict(model, examples, vocabulary, constrained=False)
     rows = []
     worker = CompileWorker(timeout_s) if functional else None
     try:
         for i, (true, predicted) in enumerate(zip(examples.grids, predictions)):
-            guess = baseline.predict(true)
             row = {"id": examples.ids[i], "index": examples.indices[i], "lines": len(true) - 2,
                    "token_accuracy": token_accuracy(true, predicted),
                    "raw_token_accuracy": token_accuracy(true, raw[i]),
                    "nonfixed_accuracy": nonfixed_accuracy(true, predicted),
-                   "baseline_token_accuracy": token_accuracy(true, guess),
-                   "baseline_nonfixed_accuracy": nonfixed_accuracy(true, guess)}
+                   "baseline_token_accuracy": token_accuracy(true, baseline),
+                   "baseline_nonfixed_accuracy": nonfixed_accuracy(true, baseline)}
             if worker is not None:
                 outcome = functional_check(examples.programs[i], examples.ids[i], predicted, worker,
                                            examples.causal[i], n_inputs)

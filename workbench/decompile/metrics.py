@@ -9,9 +9,9 @@ scored (the thesis's text does not say; scoring them would reward predicting pad
 
 Some of those tokens are fixed by position: the START row, the NA slots of the END row, and the
 return variable of line i, which the canonical renaming makes ``v<i>``. Non-fixed accuracy
-scores the other slots only (every line's op and three argument slots, and the END token), and
-the trivial baseline predicts the fixed tokens and, in every other slot, the token the training
-grids hold most often there.
+scores the other slots only (every line's op and three argument slots, and the END token). The
+trivial baseline is one grid for all programs: in every slot the token the training grids hold
+most often there (so the START row and the ``v<i>`` of the rows most programs have).
 
 Functional accuracy: the predicted grid is decoded (:func:`~workbench.decompile.encoding.decode`,
 up to its first END) into a program with the original's vocabulary and length; it counts as
@@ -35,7 +35,7 @@ import dataclasses
 from collections import Counter, defaultdict
 from typing import Sequence
 
-from workbench.decompile.encoding import END, NA, START, decode
+from workbench.decompile.encoding import END, START, decode
 from workbench.decompile.faithful import CompileWorker, random_inputs
 from workbench.decompile.program import Program
 from workbench.errors import WorkbenchError
@@ -74,23 +74,19 @@ def nonfixed_accuracy(true: Grid, predicted: Grid) -> float:
 
 
 class MajorityBaseline:
-    """Predicts the fixed tokens and, elsewhere, the most frequent training token of each (row, column) slot."""
+    """The trivial decompiler: one grid for every program, each slot's most frequent token in the training grids
+    (padded with PAD to ``rows``). It knows nothing of the program it is asked about, and so predicts the
+    positionally fixed tokens (START row, ``v<i>``) where most programs have them."""
 
-    def __init__(self, train_grids: Sequence[Grid]):
+    def __init__(self, train_grids: Sequence[Grid], rows: int):
         counts: dict[tuple[int, int], Counter] = defaultdict(Counter)
         for grid in train_grids:
-            for r, row in enumerate(fixed_slots(grid)):
-                for c, is_fixed in enumerate(row):
-                    if not is_fixed:
-                        counts[r, c][grid[r][c]] += 1
+            for r in range(rows):
+                for c in range(5):
+                    counts[r, c][grid[r][c] if r < len(grid) else "PAD"] += 1
         # ties broken by the token's text, so the baseline does not depend on the order of the grids
-        self.majority = {slot: min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-                         for slot, counter in counts.items()}
-
-    def predict(self, true: Grid) -> list[list[str]]:
-        fixed = fixed_slots(true)
-        return [[true[r][c] if fixed[r][c] else self.majority.get((r, c), NA) for c in range(len(true[r]))]
-                for r in range(len(true))]
+        self.grid = [[min(counts[r, c].items(), key=lambda kv: (-kv[1], kv[0]))[0] for c in range(5)]
+                     for r in range(rows)]
 
 
 def summarize(accuracies: Sequence[float], prefix: str = "") -> dict:

@@ -177,7 +177,8 @@ def predict(model: MetaModel, examples: Examples, vocabulary: GridVocabulary, co
 @torch.no_grad()
 def validation_check(model: MetaModel, examples: Examples, targets: torch.Tensor,
                      vocabulary: GridVocabulary) -> dict:
-    """Loss and thesis token accuracy on (a prefix of) the validation split (nothing if it is empty)."""
+    """Loss and thesis token accuracy (each slot's argmax, the thesis's reading) on (a prefix of) the validation
+    split; nothing if it is empty."""
     if not len(examples):
         return {}
     device = next(model.parameters()).device
