@@ -30,6 +30,18 @@ from workbench.inject.trainer import finished  # noqa: E402
 from workbench.tasks import get_task  # noqa: E402
 
 PASS = 0.90
+# Each preset's bar (issue 15): strict test accuracy and, for TI, decoded agreement averaged over every variable
+# at every aligned layer.
+BARS = {"tiny": (0.95, 0.90), "tiny-llama": (0.95, 0.90), "smollm2": (0.90, 0.90)}
+
+
+def meets_bar(row: dict) -> str:
+    """"yes", or "no: " and what falls short of the preset's bar."""
+    accuracy, agreement = BARS.get(row["preset"], (PASS, 0.90))
+    misses = [f"test < {accuracy:.0%}"] if row["test_strict"] < accuracy else []
+    if row["method"] == "ti" and row["agreement_mean"] < agreement:
+        misses.append(f"agreement < {agreement:.0%}")
+    return "no: " + ", ".join(misses) if misses else "yes"
 
 
 def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
@@ -78,6 +90,7 @@ def main() -> None:
     for folder in folders:
         print(f"evaluating {folder}", flush=True)
         rows.append({"preset": folder.parent.name, **evaluate(folder, args.n, lines)})
+        rows[-1]["meets_bar"] = meets_bar(rows[-1])
         metrics = pd.read_json(folder / "metrics.jsonl", lines=True)
         if "eval_accuracy" in metrics:
             points = metrics.dropna(subset=["eval_accuracy"])[["step", "eval_accuracy"]]
