@@ -42,6 +42,8 @@ bench: assets
 	$(PY) benchmarks/zoo_bench.py
 	$(PY) benchmarks/inject_bench.py
 	$(PY) analyses/injection.py
+	$(PY) analyses/leaderboard.py --run runs/presets/tiny/count_ti --run runs/presets/tiny/dyck_ti \
+		--run runs/presets/tiny/sum_ti
 	$(PY) analyses/readme.py
 
 clean:

@@ -95,6 +95,23 @@ def zoo() -> str:
             "idle cores (issue target: 2 h).\n")
 
 
+LEADERBOARD_COMMAND = ("python analyses/leaderboard.py --run runs/presets/tiny/count_ti "
+                       "--run runs/presets/tiny/dyck_ti --run runs/presets/tiny/sum_ti")
+
+
+def circuits_leaderboard() -> str:
+    """The per-method summary of results/circuits_leaderboard.csv and one line per metric (the leaderboard's own)."""
+    if str(ROOT / "analyses") not in sys.path:  # the analyses are scripts, not a package
+        sys.path.insert(0, str(ROOT / "analyses"))
+    from leaderboard import MEANINGS, method_summary
+
+    board = pd.read_csv(RESULTS / "circuits_leaderboard.csv")
+    targets = ", ".join(f"tier {tier}: {part.target.nunique()} targets" for tier, part in board.groupby("tier"))
+    return (method_summary(board).to_markdown(index=False) + f"\n\n{targets}; every row in "
+            "[`results/circuits_leaderboard.md`](results/circuits_leaderboard.md).\n\n"
+            + "".join(f"- **{name}**: {meaning}\n" for name, meaning in MEANINGS.items()))
+
+
 def _evidence_rows() -> list[tuple[str, str, str]]:
     compile_ = pd.read_csv(BENCH / "compile.csv")
     evals = pd.read_csv(BENCH / "eval.csv").iloc[0]
@@ -126,9 +143,12 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
         ("`results/table{1,2,3}.md`",
          "`python analyses/table1.py --run ti:dyck=runs/demo --run ft:dyck=runs/demo_ft` (2, 3 alike)",
          "the paper's tables on SmolLM2-135M with CPU-sized runs, paper numbers alongside"),
-        ("`results/circuits_tier1.md`", "`python analyses/circuits.py --tier 1` (~45 min)",
+        ("`results/circuits_leaderboard.md`", f"`{LEADERBOARD_COMMAND}`",
+         "one table of every method on every target of both tiers: edge and node AUC, MIB's CPR and CMD, spread "
+         "over resamples, rank stability, seconds (and writes the two tier tables below from the same rows)"),
+        ("`results/circuits_tier1.md`", "`python analyses/circuits.py --tier 1`",
          f"{tier1.target.nunique()} compiled programs × {tier1.method.nunique()} methods × "
-         f"{tier1.resamples.max()} resamples: edge AUC "
+         f"{tier1.resamples.min()}–{tier1.resamples.max()} resamples: edge AUC "
          + ", ".join(f"{m} {auc.loc[m, 'min']:.2f}–{auc.loc[m, 'max']:.2f}" for m in auc.index)),
         ("`results/circuits_tier2.md`", "`python analyses/circuits.py --tier 2 --run RUN`",
          "tier-2 scores on an injected run (see the file for which run and its task accuracy)"),
@@ -149,7 +169,7 @@ def evidence() -> str:
 
 
 BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs, "step-times": step_times,
-                                         "zoo": zoo, "evidence": evidence}
+                                         "zoo": zoo, "circuits-leaderboard": circuits_leaderboard, "evidence": evidence}
 
 
 def render(text: str) -> str:

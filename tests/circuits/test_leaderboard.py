@@ -1,0 +1,73 @@
+"""The leaderboard (analyses/leaderboard.py) lays out the tier tables' rows, which analyses/circuits.py
+computes once per target and reuses only when the code and settings that made them are the same."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.circuits.benchmark import benchmark, compiled_target
+
+ANALYSES = Path(__file__).resolve().parents[2] / "analyses"
+sys.path.insert(0, str(ANALYSES))
+import circuits  # noqa: E402
+import leaderboard  # noqa: E402
+
+SETTINGS = dict(methods="eap,random", resamples=2, n=4)
+METRICS = ["edge_auc", "edge_auc_std", "node_auc", "cpr", "cpr_std", "cmd", "cmd_std", "score_rank_stability"]
+
+
+def _fail(*_, **__):
+    raise AssertionError("computed again")
+
+
+@pytest.fixture(scope="module")
+def shift_by(tmp_path_factory):
+    """The tier-1 table of tracr's shift_by (8 edges) with two methods, its rows folder and the board."""
+    rows = tmp_path_factory.mktemp("rows")
+    table, notes = circuits.tier_table(1, ["shift_by"], "zero", rows=rows, figures=None, **SETTINGS)
+    return table, rows, leaderboard.leaderboard(table, None)
+
+
+def test_the_board_holds_the_tier_tables_numbers(shift_by):
+    table, _, board = shift_by
+    assert list(board.columns) == leaderboard.BOARD
+    assert list(board.method) == ["eap", "random"] and (board.tier == 1).all() and (board.target == "shift_by").all()
+    assert (board.resamples == 2).all() and board.task_accuracy.isna().all()
+    pd.testing.assert_frame_equal(board[METRICS], table[METRICS])
+    # the same numbers as the benchmark run directly on the same target and settings (rounded to 4 places)
+    summary, _, _ = benchmark(compiled_target("shift_by"), "eap,random", resamples=2, n=4)
+    np.testing.assert_allclose(board[METRICS].to_numpy(float), summary[METRICS].to_numpy(float), atol=5e-5)
+
+
+def test_rows_are_reused_only_for_the_same_code_and_settings(shift_by, monkeypatch):
+    table, rows, _ = shift_by
+    monkeypatch.setattr(circuits, "benchmark", _fail)
+    again, _ = circuits.tier_table(1, ["shift_by"], "zero", rows=rows, figures=None, **SETTINGS)
+    pd.testing.assert_frame_equal(again, table)
+    with pytest.raises(AssertionError, match="computed again"):
+        circuits.tier_table(1, ["shift_by"], "zero", rows=rows, figures=None, **{**SETTINGS, "n": 5})
+    # --stored: only what is stored, the rest listed as not computed
+    table, notes = circuits.tier_table(1, ["shift_by"], "zero", rows=rows, figures=None, compute=False,
+                                       **{**SETTINGS, "n": 5})
+    assert table is None and notes == ["shift_by: not computed yet (no stored rows for this code and these settings)"]
+    monkeypatch.setattr(circuits, "code_version", lambda: "another")
+    with pytest.raises(AssertionError, match="computed again"):
+        circuits.tier_table(1, ["shift_by"], "zero", rows=rows, figures=None, **SETTINGS)
+
+
+def test_written_files_and_method_summary(shift_by, tmp_path):
+    _, _, board = shift_by
+    two_targets = pd.concat([board, board.assign(target="other", edge_auc=[0.5, 0.25], cpu_seconds=[1.0, 3.0])])
+    summary = leaderboard.method_summary(two_targets).set_index("method")
+    assert summary.loc["eap", "mean edge AUC"] == pytest.approx((board.edge_auc.iloc[0] + 0.5) / 2, abs=1e-3)
+    assert summary.loc["random", "median CPU s"] == pytest.approx((board.cpu_seconds.iloc[1] + 3.0) / 2, abs=1e-3)
+    assert (summary.targets == 2).all()
+    written = leaderboard.write_leaderboard(two_targets, ["a note"], tmp_path)
+    assert [p.name for p in written] == ["circuits_leaderboard.csv", "circuits_leaderboard.md",
+                                         "circuits_leaderboard.html"]
+    pd.testing.assert_frame_equal(pd.read_csv(written[0]), two_targets.reset_index(drop=True), check_dtype=False)
+    text = written[1].read_text()
+    assert "## Per method" in text and "- a note" in text and all(name in text for name in leaderboard.MEANINGS)
