@@ -95,6 +95,34 @@ def zoo() -> str:
             "idle cores (issue target: 2 h).\n")
 
 
+def decompile() -> str:
+    table = pd.read_csv(RESULTS / "decompile.csv")
+    rows = []
+    for r in table.itertuples():
+        ours = r.source == "ours"
+        with_baseline = (lambda column: f"{pct(getattr(r, column))} ({pct(getattr(r, 'baseline_' + column))})"
+                         if ours else pct(getattr(r, column)))
+        rows.append({"": "ours" if ours else "thesis", "model": r.model,
+                     "train programs": f"{int(r.train_programs):,}" if ours else "≥ 900k",
+                     "split": f"{r.split} ({int(r.programs)})" if ours else r.split,
+                     "token accuracy (baseline)": (f"{pct(r.raw_token_accuracy)} ({pct(r.baseline_token_accuracy)})"
+                                                   if ours else pct(r.raw_token_accuracy)),
+                     "read with the grammar": pct(r.token_accuracy),
+                     "non-fixed tokens, grammar (baseline)": with_baseline("nonfixed_accuracy") if ours else "—",
+                     "functional (non-constant programs)": f"{pct(r.functional_accuracy)} "
+                                                           f"({pct(r.functional_accuracy_nonconstant)})" if ours
+                     else "—",
+                     **{f"≥ {t} % (baseline)": (f"{pct(getattr(r, f'raw_programs_ge_{t}'))} "
+                                                f"({pct(getattr(r, f'baseline_programs_ge_{t}'))})" if ours
+                                                else pct(getattr(r, f"raw_programs_ge_{t}")))
+                        for t in (100, 90, 70, 50)}})
+    runs = table[table.source == "ours"].drop_duplicates("run")
+    trained = "; ".join(f"{r.model}: {int(r.steps):,} steps of 32 programs in {r.train_minutes:.0f} min "
+                        f"({r.train_samples_per_s:.1f} samples/s median)" for r in runs.itertuples())
+    return (markdown(rows) + f"\nTrained on a shared 2-core CPU at nice 19 ({trained}). The baseline is one grid "
+            "for every program: each slot's most frequent token in the training split.\n")
+
+
 LEADERBOARD_COMMAND = ("python analyses/leaderboard.py --run runs/presets/tiny/count_ti "
                        "--run runs/presets/tiny/dyck_ti --run runs/presets/tiny/sum_ti")
 
@@ -158,6 +186,10 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
          f"{circuits.acdc_edge_auc.max():.2f}, EAP {circuits.eap_edge_auc.min():.2f}–{circuits.eap_edge_auc.max():.2f}"),
         ("`benchmarks/results/zoo.csv`", "`python benchmarks/zoo_bench.py`",
          "decompiler zoo generation with 1 and 2 Ray workers: attempts per CPU-second, accepted and rejected shares"),
+        ("`results/decompile.md`",
+         "`python analyses/decompile.py --run runs/decompile/model --run runs/decompile/model-small`",
+         "the decompiler's meta-model in the layout of the thesis's Table 9.1: token accuracy, non-fixed "
+         "accuracy, trivial baseline, functional accuracy, per-operation accuracy"),
         ("`results/compression_sort_unique.csv`",
          "`workbench compress --compiled sort_unique --dims 8,12,16 --steps 800`",
          f"{pct(smallest.accuracy)} outputs kept at d = {smallest.width} of D = {smallest.D}"),
@@ -169,7 +201,8 @@ def evidence() -> str:
 
 
 BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs, "step-times": step_times,
-                                         "zoo": zoo, "circuits-leaderboard": circuits_leaderboard, "evidence": evidence}
+                                         "zoo": zoo, "decompile": decompile,
+                                         "circuits-leaderboard": circuits_leaderboard, "evidence": evidence}
 
 
 def render(text: str) -> str:
