@@ -19,7 +19,7 @@ TINY = MetaModelConfig(n_layers=1, d_model=32, n_heads=2, dropout=0.0)
 
 
 def _config(**changes):
-    return TrainConfig(**{"model": TINY, "steps": 30, "batch_size": 4, "lr": 3e-3, "warmup_steps": 3,
+    return TrainConfig(**{"model": TINY, "steps": 20, "batch_size": 4, "lr": 3e-3, "warmup_steps": 3,
                           "eval_every": 0, "checkpoint_every": 10, **changes})
 
 
@@ -93,7 +93,7 @@ def trained(small_zoo, tmp_path_factory):
 
 def test_training_lowers_the_loss(trained):
     losses = [m["loss"] for m in _metrics(trained)]
-    assert len(losses) == 30
+    assert len(losses) == 20
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < 0.6 * first, (first, last)
     lrs = [m["lr"] for m in _metrics(trained)]
@@ -108,7 +108,7 @@ def test_resume_gives_the_uninterrupted_weights(small_zoo, tmp_path, trained):
     train(_config(), small_zoo, run, resume=True, progress=False)
     straight, _, _ = load_trained(trained)
     resumed, _, saved = load_trained(run)
-    assert saved["step"] == 30
+    assert saved["step"] == 20
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert [m["loss"] for m in _metrics(run)] == [m["loss"] for m in _metrics(trained)]
@@ -127,7 +127,7 @@ def test_evaluation_matches_the_metrics_computed_here(trained, small_zoo):
     examples = load_examples(small_zoo, "train", TINY.max_weight_tokens)
     predictions = predict(model, examples, vocabulary)
     accuracies = [token_accuracy(t, p) for t, p in zip(examples.grids, predictions)]
-    assert summary["programs"] == len(examples) and summary["step"] == 30
+    assert summary["programs"] == len(examples) and summary["step"] == 20
     assert summary["token_accuracy"] == pytest.approx(sum(accuracies) / len(accuracies))
     raw = [token_accuracy(t, p) for t, p in zip(examples.grids, predict(model, examples, vocabulary, False))]
     assert summary["raw_token_accuracy"] == pytest.approx(sum(raw) / len(raw))
