@@ -9,7 +9,7 @@ from pathlib import Path
 import workbench
 
 PACKAGE = Path(workbench.__file__).parent
-UTILITIES = {"curves", "errors", "fsutil", "padding", "plots", "tracr_craft"}  # imported by any stage
+UTILITIES = {"curves", "distributed", "errors", "fsutil", "padding", "plots", "tracr_craft"}  # imported by any stage
 # Dependency order: compiled programs, the tasks built on them, token and layer alignment, models, ...
 STAGES = ["compiled", "tasks", "align", "models", "inject", "evaluate", "decode", "ablate", "compress", "circuits",
           "decompile"]

@@ -19,12 +19,10 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
@@ -39,6 +37,7 @@ from workbench.decompile.metamodel import (
     predict_ids,
 )
 from workbench.decompile.metrics import token_accuracy
+from workbench.distributed import process_place
 from workbench.errors import WorkbenchError
 from workbench.inject import checkpoint
 
@@ -104,19 +103,6 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor
         lo, hi = max(first - epoch * n, 0), min(last - epoch * n, n)
         parts.append(order[lo:hi])
     return torch.cat(parts)
-
-
-def _distributed() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if world > 1 else 0
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    return rank, world, device
 
 
 def _check_run_dir(run_dir: Path, saved_config: dict, resume: bool) -> None:
@@ -207,7 +193,7 @@ def train(config: TrainConfig, zoo: Path | str, run_dir: Path | str, resume: boo
     run_dir, zoo = Path(run_dir), Path(zoo)
     if run_dir.exists() and not run_dir.is_dir():
         raise WorkbenchError(f"--out {run_dir} is a file; give a folder for the run")
-    rank, world, device = _distributed()
+    rank, world, device = process_place()
     saved = {"zoo": str(zoo.resolve()), "train": config.to_json()}
     if rank == 0:
         _check_run_dir(run_dir, saved, resume)

@@ -12,7 +12,6 @@ import copy
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tqdm import tqdm
 from transformer_lens.utilities.activation_functions import apply_softcap
 
 from workbench.compiled import CompiledModel
+from workbench.distributed import process_place
 from workbench.errors import WorkbenchError
 from workbench.inject import checkpoint
 from workbench.inject.config import InjectionConfig
@@ -123,19 +123,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: InjectionConfig) ->
     return LambdaLR(optimizer, factor)
 
 
-def _distributed() -> tuple[int, int, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if world > 1 else 0
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    return rank, world, device
-
-
 def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
           stop_after: int | None = None) -> dict:
     """Train ``config`` into ``run_dir``; ``resume`` continues from its latest checkpoint exactly.
@@ -143,7 +130,7 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
     ``stop_after`` ends the process's work after that many steps (an interruption, for tests).
     """
     run_dir = Path(run_dir)
-    rank, world, device = _distributed()
+    rank, world, device = process_place()
     if rank == 0:
         _check_run_dir(run_dir, config, resume)
     torch.manual_seed(config.seed)
