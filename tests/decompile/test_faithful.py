@@ -1,6 +1,7 @@
 """Compile + faithfulness check: the craft model against RASP evaluation, per-program timeout and memory cap."""
 
-import pytest
+import subprocess
+import sys
 
 from workbench.decompile.faithful import CompileWorker, compile_and_check, compile_craft, craft_outputs
 from workbench.decompile.generator import GeneratorConfig, generate
@@ -85,3 +86,23 @@ def test_the_memory_cap_is_applied_and_a_failure_counts_as_memory():
         assert worker.compile(wide).status == "memory"
         worker.memory_mb = 0
         assert worker.compile(HIST, n_inputs=4).status == "ok"
+
+
+def test_importing_the_callers_main_script_is_not_charged_to_a_program(tmp_path):
+    """A worker's child imports the parent's ``__main__`` first (forkserver); a script that spends CPU
+    there (as one importing torch does) must not time out a program that compiles well inside its budget."""
+    script = tmp_path / "slow_main.py"
+    script.write_text(
+        "import time\n"
+        "start = time.process_time()\n"
+        "while time.process_time() - start < 3:  # 3 CPU-seconds of imports, in the parent and in each child\n"
+        "    pass\n"
+        "if __name__ == '__main__':\n"
+        "    from workbench.decompile.faithful import CompileWorker\n"
+        "    from workbench.decompile.program import Line, Program\n"
+        "    program = Program(['a', 'b', 'c'], 5, [Line('Select', 'PRED_EQ', ('tokens', 'tokens'), 'same'),\n"
+        "                                         Line('SelectorWidth', None, ('same',), 'hist')])\n"
+        "    with CompileWorker(timeout_s=2, memory_mb=0) as worker:\n"
+        "        print(worker.compile(program, n_inputs=4).status)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.stdout.strip().splitlines()[-1] == "ok", done.stdout + done.stderr

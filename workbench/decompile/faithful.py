@@ -214,6 +214,7 @@ def _child(connection, memory_mb: int) -> None:
     if memory_mb:  # on top of what the process holds already (imports, BLAS thread buffers: more with more cores)
         limit = _address_space() + memory_mb * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    connection.send("ready")  # the child has imported the parent's main script: its CPU time is not a program's
     while True:
         try:
             request = connection.recv()
@@ -265,6 +266,10 @@ class CompileWorker:
         self._process = self._context.Process(target=_child, args=(child, self.memory_mb), daemon=True)
         self._process.start()
         child.close()
+        # A child imports the parent's ``__main__`` before it runs (forkserver, like spawn); a script that
+        # imports torch at the top would spend seconds of the first program's CPU budget there.
+        if parent.recv() != "ready":
+            raise RuntimeError("the compile worker's child did not start")
         self._connection = parent
 
     def _kill(self) -> None:
