@@ -25,14 +25,12 @@ from workbench.decode import agreement  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import load_run, load_trained_map, task_table  # noqa: E402
 from workbench.inject.config import InjectionConfig  # noqa: E402
+from workbench.inject.presets import BARS  # noqa: E402
 from workbench.curves import training_seconds  # noqa: E402
 from workbench.inject.trainer import finished  # noqa: E402
 from workbench.tasks import get_task  # noqa: E402
 
 PASS = 0.90
-# Each preset's bar (issue 15): strict test accuracy and, for TI, decoded agreement averaged over every variable
-# at every aligned layer.
-BARS = {"tiny": (0.95, 0.90), "tiny-llama": (0.95, 0.90), "smollm2": (0.90, 0.90)}
 
 
 def meets_bar(row: dict) -> str:

@@ -19,11 +19,11 @@ import pandas as pd
 
 from workbench.inject.config import InjectionConfig
 from workbench.curves import training_seconds
-from workbench.inject.presets import preset
+from workbench.inject.presets import BARS, preset
 from workbench.inject.trainer import finished, train
 
 RESULTS = Path(__file__).parent / "results" / "inject.csv"
-TARGETS = {"tiny": 0.95, "tiny-llama": 0.95, "smollm2": 0.90}
+TARGETS = {name: accuracy for name, (accuracy, _) in BARS.items()}
 
 
 def summary(run_dir: Path, target: float) -> dict:

@@ -32,6 +32,11 @@ PRESETS: dict[str, dict[str, dict]] = {
     "tiny-llama": {task: {**settings, "model": "tiny-llama"} for task, settings in _TINY_TASKS.items()},
 }
 
+# Each preset's bar (issue 15): strict test accuracy, and for TI the decoded agreement averaged over every
+# variable at every aligned layer. ``benchmarks/inject_bench.py`` times runs to the accuracy, and
+# ``analyses/injection.py`` holds every evaluated run to both.
+BARS: dict[str, tuple[float, float]] = {"tiny": (0.95, 0.90), "tiny-llama": (0.95, 0.90), "smollm2": (0.90, 0.90)}
+
 
 def preset(name: str, task: str) -> dict:
     """The settings of preset ``name`` for ``task``."""
