@@ -6,7 +6,7 @@ and records when the held-out strict accuracy first reaches the target.
 Each run goes to RUNS/<preset>/<task>_<method> (an unfinished one is resumed, a finished one is
 only read), so the command can be re-run after an interruption. Writes
 benchmarks/results/inject.csv: steps and minutes to the target (empty when never reached),
-the last held-out accuracy and the total training time. `python analyses/injection.py` then
+the last held-out accuracy (and decoded agreement, TI) and the total training time. `python analyses/injection.py` then
 evaluates the same runs in full.
 """
 
@@ -34,6 +34,7 @@ def summary(run_dir: Path, target: float) -> dict:
     return {"steps_to_target": int(hit["step"].iloc[0]) if len(hit) else None,
             "minutes_to_target": round(hit["seconds"].iloc[0] / 60, 1) if len(hit) else None,
             "last_eval_accuracy": float(evals["eval_accuracy"].iloc[-1]) if len(evals) else None,
+            "last_eval_agreement": float(evals["eval_agreement"].iloc[-1]) if "eval_agreement" in evals else None,
             "steps": int(metrics["step"].iloc[-1]), "minutes": round(metrics["seconds"].iloc[-1] / 60, 1)}
 
 

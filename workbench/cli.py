@@ -75,7 +75,7 @@ def _tasks(args: argparse.Namespace) -> None:
 TRAIN_FIELDS = ("task", "model", "method", "steps", "task_batch", "text_batch", "text_tokens", "lr_model", "lr_map",
                 "checkpoint_every", "layer_map", "seed", "alignment_reduction", "tiny_layers", "tiny_d_model",
                 "lr_schedule", "warmup_steps", "grad_clip", "eval_every", "eval_prompts", "target_accuracy",
-                "roll_after", "prompts", "train_pool", "supervise_end")
+                "target_agreement", "roll_after", "prompts", "train_pool", "supervise_end")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -91,7 +91,8 @@ def _train(args: argparse.Namespace) -> None:
         raise WorkbenchError("train needs --steps N (or a --preset that sets it)")
     config = InjectionConfig(**fields)
     result = train(config, args.out, resume=args.resume)
-    reached = f", held-out accuracy {result['accuracy']:.1%}" if result["accuracy"] is not None else ""
+    checks = [f"{name} {result[name]:.1%}" for name in ("accuracy", "agreement") if result[name] is not None]
+    reached = f", held-out {', '.join(checks)}" if checks else ""
     print(f"trained {result['step']} steps of {config.method} on {result['model']}{reached}; run folder {args.out}")
 
 
@@ -520,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, help="steps between held-out accuracy checks (0: none)")
     p.add_argument("--eval-prompts", type=int, help="held-out test prompts per check")
     p.add_argument("--target-accuracy", type=float, help="stop once the held-out accuracy reaches it (0: never)")
+    p.add_argument("--target-agreement", type=float,
+                   help="TI: stop only once the held-out decoded agreement also reaches it (0: accuracy alone)")
     p.add_argument("--prompts", choices=["fresh", "pool"], help="fresh prompts (default) or a cycled pool")
     p.add_argument("--train-pool", type=int, help="pool size with --prompts pool")
     p.add_argument("--checkpoint-every", type=int)

@@ -239,6 +239,34 @@ def test_a_ti_run_does_not_stop_before_its_roll_is_on(tmp_path, monkeypatch):
     assert [m.get("eval_accuracy") for m in _metrics(tmp_path / "roll") if "eval_accuracy" in m] == [0.99, 0.5, 0.99]
 
 
+
+def test_a_ti_run_stops_only_once_its_decoded_agreement_reaches_the_target(tmp_path, monkeypatch):
+    """With ``target_agreement``, the accuracy alone does not end a TI run (dyck learnt its answer at
+    step 400 with 87 % of its variables decoded); the agreement is logged at every check."""
+    agreements = iter([0.5, 0.8, 0.95])
+    monkeypatch.setattr("workbench.inject.trainer.HeldOut.accuracy", lambda self, model: 0.99)
+    monkeypatch.setattr("workbench.inject.trainer.HeldOut.agreement", lambda self, *args: next(agreements))
+    config = InjectionConfig(**SMALL, steps=50, eval_every=2, target_accuracy=0.95, target_agreement=0.9,
+                             checkpoint_every=100)
+    result = train(config, tmp_path / "agree", progress=False)
+    assert result["step"] == 6 and result["agreement"] == 0.95
+    assert [m["eval_agreement"] for m in _metrics(tmp_path / "agree") if "eval_agreement" in m] == [0.5, 0.8, 0.95]
+    assert finished(tmp_path / "agree", config)
+    assert not finished(tmp_path / "agree", InjectionConfig(**{**dict(config.__dict__), "target_agreement": 0.96}))
+    ft = train(InjectionConfig(**{**dict(config.__dict__), "method": "ft"}), tmp_path / "ft", progress=False)
+    assert ft["step"] == 2 and ft["agreement"] is None  # FT has no map: its accuracy alone ends it
+
+
+def test_held_out_agreement_is_the_decoded_agreement_of_its_prompts(tmp_path):
+    from workbench.decode import agreement
+
+    result = train(InjectionConfig(**SMALL, steps=2, eval_every=2, eval_prompts=8), tmp_path / "run", progress=False)
+    injector, task = result["injector"], result["task"]
+    table = agreement(injector.model, injector.map, result["tokenizer"], task, result["compiled"],
+                      task.split("test", 8, seed=42), result["mapping"])
+    assert result["agreement"] == pytest.approx(float(table.stack().mean()))
+    assert 0 < result["agreement"] < 1
+
 def test_failed_start_leaves_nothing_that_blocks_the_retry(tmp_path):
     run = tmp_path / "retry"
     with pytest.raises(WorkbenchError, match="the model has 3 blocks"):

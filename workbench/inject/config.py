@@ -38,6 +38,7 @@ class InjectionConfig:
     eval_every: int = 500  # steps between held-out accuracy checks; 0 = never
     eval_prompts: int = 64  # held-out test prompts of those checks
     target_accuracy: float = 0.0  # stop once the held-out accuracy reaches it; 0 = train all steps
+    target_agreement: float = 0.0  # TI: and once the held-out decoded agreement (mean over variables, layers) does
     prompts: Literal["fresh", "pool"] = "fresh"  # fresh: never repeat a prompt while the space allows it
     train_pool: int = 100_000  # with prompts='pool': distinct training examples drawn, then cycled
     tiny_layers: int = 12  # depth of tiny-* models
@@ -59,8 +60,9 @@ class InjectionConfig:
                      "roll_after"):
             if not getattr(self, name) >= 0:
                 raise WorkbenchError(f"{name} must be a number ≥ 0, got {getattr(self, name)}")
-        if not 0 <= self.target_accuracy <= 1:
-            raise WorkbenchError(f"target_accuracy is a share in [0, 1], got {self.target_accuracy}")
+        for name in ("target_accuracy", "target_agreement"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise WorkbenchError(f"{name} is a share in [0, 1], got {getattr(self, name)}")
         if self.tiny_d_model < 16 or self.tiny_d_model % 32:
             raise WorkbenchError(f"tiny_d_model must be a multiple of 32 (heads of 16, grouped by 2), "
                                  f"got {self.tiny_d_model}")

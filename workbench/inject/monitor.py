@@ -1,5 +1,5 @@
 """Watching a run: held-out accuracy inside the training loop (strict greedy exact match from one
-forward pass). The training time of its logged steps is ``workbench.curves.training_seconds``.
+forward pass) and, for TI, the decoded-variable agreement of the same prompts. The training time of its logged steps is ``workbench.curves.training_seconds``.
 
 Greedy decoding reproduces the answer iff the argmax at every answer position is the answer
 token (each step then conditions on the same prefix as teacher forcing does); it is *strict*
@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from workbench.align import align, task_batch
+from workbench.align.agreement import agreement
 from workbench.compiled import CompiledModel
 from workbench.tasks import Task
 
@@ -37,10 +38,12 @@ def teacher_forced_verdicts(model, ids: torch.Tensor, answer_mask: torch.Tensor,
 
 
 class HeldOut:
-    """A fixed batch of test-split prompts; ``accuracy(model)`` is their strict greedy exact match."""
+    """A fixed batch of test-split prompts; ``accuracy(model)`` is their strict greedy exact match,
+    ``agreement(...)`` their decoded agreement with the compiled program."""
 
     def __init__(self, task: Task, tokenizer, compiled: CompiledModel, n: int, seed: int):
-        examples = task.split("test", n, seed=seed)
+        self.task, self.tokenizer, self.compiled = task, tokenizer, compiled
+        self.examples = examples = task.split("test", n, seed=seed)
         alignments = [align(task, e, tokenizer, compiled.max_seq_len) for e in examples]
         self.batch = task_batch(alignments, compiled, tokenizer)
         self.continuing = continuation_ids(task, tokenizer)
@@ -52,3 +55,8 @@ class HeldOut:
 
     def accuracy(self, model) -> float:
         return float(self.correct(model).float().mean())
+
+    def agreement(self, model, linear_map, mapping) -> float:
+        """Decoded agreement averaged over every variable at every aligned layer (the presets' bar)."""
+        table = agreement(model, linear_map, self.tokenizer, self.task, self.compiled, self.examples, mapping)
+        return float(table.stack().mean())
