@@ -43,7 +43,7 @@ from workbench.decompile.program import (
     Line,
     Program,
 )
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, check_settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,9 +70,7 @@ class GeneratorConfig:
                   ("float_share", 0 <= self.float_share <= 1, "in [0, 1]"),
                   ("max_seq_len", self.max_seq_len >= 1, "at least 1"),
                   ("max_attempts", self.max_attempts >= 1, "at least 1")]
-        for name, ok, rule in checks:
-            if not ok:
-                raise WorkbenchError(f"generator setting {name}={getattr(self, name)!r} must be {rule}")
+        check_settings("generator", self, checks)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

@@ -38,7 +38,7 @@ from workbench.decompile.metamodel import (
 )
 from workbench.decompile.metrics import token_accuracy
 from workbench.distributed import process_place
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, check_settings
 from workbench.inject import checkpoint
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,7 @@ class TrainConfig:
                   ("eval_every", self.eval_every >= 0, "0 (never) or more"),
                   ("eval_programs", self.eval_programs >= 1, "at least 1"),
                   ("checkpoint_every", self.checkpoint_every >= 1, "at least 1")]
-        for name, ok, rule in checks:
-            if not ok:
-                raise WorkbenchError(f"training setting {name}={getattr(self, name)!r} must be {rule}")
+        check_settings("training", self, checks)
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
