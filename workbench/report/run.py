@@ -45,7 +45,7 @@ def run_page(run_dir: str | Path, prefix: str = "") -> Page:
     run = _Run(folder, config, prefix)
     sections = [run.configuration(), run.curves(), run.accuracy(), run.perplexity(), run.agreement(),
                 run.prompt(), run.ablation(), run.circuits()]
-    return Page(str(folder), f"{config['method'].upper()} run of the {config['task']} task on {config['model']}",
+    return Page(f"{folder.resolve().parent.name}/{folder.name}", f"{config['method'].upper()} run of the {config['task']} task on {config['model']}",
                 sections)
 
 
@@ -105,22 +105,25 @@ class _Run:
             return section
         losses = [c for c in LOSSES if c in metrics]
         drawn = downsample(metrics[["step", *losses]], CURVE_POINTS)
-        held_out = (metrics[["step", "eval_accuracy"]].dropna() if "eval_accuracy" in metrics
+        checks = [c for c in ("eval_accuracy", "eval_agreement") if c in metrics]
+        held_out = (metrics[["step", *checks]].dropna(subset=["eval_accuracy"]) if checks
                     else pd.DataFrame(columns=["step", "eval_accuracy"]))
         held_out = downsample(held_out, CURVE_POINTS)
         figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                               subplot_titles=("losses (log scale)", "held-out strict accuracy in the loop"))
+                               subplot_titles=("losses (log scale)", "held-out checks in the loop (strict accuracy; "
+                                                                     "TI: decoded agreement)"))
         for column in losses:
             figure.add_trace(go.Scatter(x=drawn.step, y=drawn[column], mode="lines", name=column), row=1, col=1)
-        figure.add_trace(go.Scatter(x=held_out.step, y=held_out.eval_accuracy, mode="lines+markers",
-                                    name="eval_accuracy"), row=2, col=1)
+        for column in checks or ["eval_accuracy"]:
+            figure.add_trace(go.Scatter(x=held_out.step, y=held_out[column], mode="lines+markers", name=column),
+                             row=2, col=1)
         figure.update_yaxes(type="log", row=1, col=1)
         figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=2, col=1)
         figure.update_xaxes(title_text="step", row=2, col=1)
-        figure.update_layout(height=650, title="Loss and in-loop accuracy vs step")
+        figure.update_layout(height=650, title="Loss and in-loop checks vs step")
         section.figure(self._id("curves-figure"), figure)
         thinned = f"drawn as {len(drawn):,} bucket means" if len(drawn) < len(metrics) else "every step drawn"
-        section.text(f"{len(metrics):,} logged steps ({thinned}); {len(held_out):,} in-loop accuracy checks of "
+        section.text(f"{len(metrics):,} logged steps ({thinned}); {len(held_out):,} in-loop checks of "
                      f"{self.config.get('eval_prompts', '?')} test prompts each.")
         return section
 
