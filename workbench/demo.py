@@ -47,7 +47,7 @@ def run_demo(out: Path, **overrides) -> dict:
     print(f"Demo: tracr-injection of {config.task} into a {config.model} model ({config.tiny_layers} blocks, width "
           f"{config.tiny_d_model}) trained from scratch on the CPU — preset 'tiny': up to {config.steps} steps of "
           f"{config.task_batch} prompts, lr {config.lr_model} (map {config.lr_map}), stop at "
-          f"{config.target_accuracy:.0%} held-out strict accuracy.\n"
+          f"{config.target_accuracy:.0%} held-out strict accuracy and {config.target_agreement:.0%} decoded agreement.\n"
           "SmolLM2-135M needs hours on 2 cores (see the README's presets table); this shows the method end to end.")
     task = get_task(config.task)
     examples = task.split("test", N_EVAL, seed=config.seed + 1)  # not the trainer's held-out batch
