@@ -250,6 +250,8 @@ def _report(args: argparse.Namespace) -> None:
         raise WorkbenchError("--circuits is the tier-1 results folder of --compiled TASK; leave it out for a run")
     if args.out is not None and args.out.suffix != ".html":
         raise WorkbenchError(f"--out {args.out}: give an .html file, e.g. --out report.html")
+    if args.screenshot is not None and args.screenshot.suffix != ".png":
+        raise WorkbenchError(f"--screenshot {args.screenshot}: give a .png file, e.g. --screenshot report.png")
     start = time.perf_counter()
     if args.run_dir is not None:
         page, out = run_report(args.run_dir), args.out or args.run_dir / "report.html"
@@ -264,6 +266,20 @@ def _report(args: argparse.Namespace) -> None:
           f"{len(page.figures)} figures, {time.perf_counter() - start:.1f} s)")
     for command in page.missing:
         print(f"missing   `{command}` would add a section's inputs")
+    if args.screenshot is not None:
+        from workbench.report.browser import Browser, missing_browser
+
+        reason = missing_browser()
+        if reason:
+            raise WorkbenchError(f"--screenshot needs a headless Chromium: {reason}; the report itself is saved at {out}")
+        browser = Browser()
+        try:
+            rendered = browser.open(out)
+            browser.screenshot(args.screenshot)
+        finally:
+            browser.close()
+        print(f"screenshot {args.screenshot} ({len(rendered.plots)} figures drawn, "
+              f"{len(rendered.errors)} browser errors)")
 
 
 def _zoo_generate(args: argparse.Namespace) -> None:
@@ -599,6 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default runs/circuits/TASK)")
     p.add_argument("--out", type=Path, help="HTML file (default RUN_DIR/report.html, report_A_vs_B.html or "
                    "report_TASK.html)")
+    p.add_argument("--screenshot", type=Path, help="also render the page in headless Chromium and save it as this PNG")
     p.set_defaults(run=_report)
 
     p = sub.add_parser("zoo", help="the decompiler's data (seed 003): random RASP programs compiled, checked "

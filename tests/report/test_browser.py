@@ -4,12 +4,11 @@ Skipped, with the reason printed, where Chromium, chromedriver or Selenium is mi
 """
 
 import pytest
-from conftest import COMPILED_SECTIONS, REAL_RUN, ROOT, SECTIONS
+from conftest import COMPILED_SECTIONS, REAL_RUN, SECTIONS
 
 from workbench.report import compare_report, run_report
 from workbench.report.browser import Browser, missing_browser
 
-SCREENSHOT = ROOT / "results" / "report_count_ti.png"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,18 @@ def test_a_compiled_page_renders(browser, compiled_count_page, tmp_path):
 
 @pytest.mark.skipif(not (REAL_RUN / "eval_original" / "summary.json").exists(),
                     reason=f"no evaluated real run at {REAL_RUN} (runs/ is not in git; see the README's Report section)")
-def test_the_real_run_page_renders_and_is_the_readme_screenshot(browser, tmp_path):
+def test_the_real_run_page_renders(browser, tmp_path):
     page = run_report(REAL_RUN)
     _check(browser, page, tmp_path / "count_ti.html", SECTIONS, page.figures)
-    browser.screenshot(SCREENSHOT)
+    shot = browser.screenshot(tmp_path / "count_ti.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the README's image is made the same way
+
+
+def test_the_cli_saves_a_screenshot_of_the_page(browser, fake_ti, tmp_path, capsys):
+    from workbench.cli import main
+
+    shot = tmp_path / "shot.png"
+    assert main(["report", str(fake_ti), "--out", str(tmp_path / "page.html"), "--screenshot", str(shot)]) == 0
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"screenshot {shot} (" in capsys.readouterr().out
+

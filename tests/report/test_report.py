@@ -185,6 +185,7 @@ def test_the_cli_writes_one_self_contained_file(fake_ti, tmp_path, capsys):
     (["report", "/nonexistent/run"], "not a run folder (no config.json)"),
     (["report", "--compare", "/nonexistent/a", "/nonexistent/b"], "not a run folder"),
     (["report", "RUN", "--out", "page.pdf"], "give an .html file"),
+    (["report", "RUN", "--screenshot", "page.jpg"], "give a .png file"),
     (["report", "RUN", "--circuits", "x"], "--circuits is the tier-1 results folder of --compiled TASK"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, fragment, capsys):
