@@ -5,7 +5,8 @@ agreement per aligned layer, perplexity change, and accuracy-vs-step curves.
 
 Reads every run folder ``RUNS/<preset>/<task>_<method>`` (made by ``python benchmarks/inject_bench.py``)
 → results/injection.csv, results/injection.md, results/injection_agreement.csv (TI runs: agreement per
-variable and aligned layer), results/injection_curves.html. A run below 90 % strict
+variable and aligned layer), results/injection_checks.csv (every held-out check of every run, unfinished
+runs included: step, accuracy, TI's decoded agreement), results/injection_curves.html. A run below 90 % strict
 test accuracy is marked FAILED: it does not compute its program, so nothing decoded from it is a result.
 """
 
@@ -70,6 +71,19 @@ def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
     return row
 
 
+def held_out_checks(folders: list[Path], unfinished: list[Path]) -> pd.DataFrame:
+    """Every in-loop held-out check of every run, unfinished ones included (a run abandoned short of its
+    target is evidence too): run, finished, step, eval_accuracy, eval_agreement (TI)."""
+    parts = []
+    for folder in folders:
+        metrics = pd.read_json(folder / "metrics.jsonl", lines=True)
+        if "eval_accuracy" in metrics:
+            part = metrics.dropna(subset=["eval_accuracy"]).reindex(columns=["step", "eval_accuracy", "eval_agreement"])
+            parts.append(part.assign(run=f"{folder.parent.name}/{folder.name}", finished=folder not in unfinished))
+    columns = ["run", "finished", "step", "eval_accuracy", "eval_agreement"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=Path, default=Path("runs/presets"))
@@ -78,21 +92,18 @@ def main() -> None:
     args = parser.parse_args()
     folders = sorted(p.parent for p in args.runs.glob("*/*/config.json"))
     unfinished = [f for f in folders if not finished(f, InjectionConfig.from_file(f / "config.json"))]
+    checks = held_out_checks(folders, unfinished)
     for folder in unfinished:
         print(f"skipping {folder}: still training (resume it with `python benchmarks/inject_bench.py`)", flush=True)
     folders = [f for f in folders if f not in unfinished]
     if not folders:
         raise SystemExit(f"no runs under {args.runs}; train them with `python benchmarks/inject_bench.py`")
     lines, corpus = shakespeare_lines(None, args.ppl_lines)
-    rows, curves = [], []
+    rows = []
     for folder in folders:
         print(f"evaluating {folder}", flush=True)
         rows.append({"preset": folder.parent.name, **evaluate(folder, args.n, lines)})
         rows[-1]["meets_bar"] = meets_bar(rows[-1])
-        metrics = pd.read_json(folder / "metrics.jsonl", lines=True)
-        if "eval_accuracy" in metrics:
-            points = metrics.dropna(subset=["eval_accuracy"])[["step", "eval_accuracy"]]
-            curves.append(points.assign(run=f"{folder.parent.name}/{folder.name}"))
     per_variable = [row.pop("per_variable").rename_axis("variable").reset_index()
                     .assign(preset=row["preset"], task=row["task"], model=row["model"])
                     for row in rows if "per_variable" in row]
@@ -111,12 +122,15 @@ def main() -> None:
         f"program's, in %, per aligned layer and averaged over every variable at every layer; perplexity: mean "
         f"per-line perplexity on {corpus} ({args.ppl_lines} lines). Regenerate: `python analyses/injection.py`.\n\n"
         + shown.to_markdown(index=False) + "\n")
-    if curves:
-        figure = px.line(pd.concat(curves), x="step", y="eval_accuracy", color="run", markers=True,
-                         title="Held-out strict accuracy during training")
+    checks.round(4).to_csv(RESULTS / "injection_checks.csv", index=False)
+    if len(checks):
+        curves = checks.melt(["run", "finished", "step"], ["eval_accuracy", "eval_agreement"], "check").dropna()
+        figure = px.line(curves, x="step", y="value", color="run", line_dash="check", markers=True,
+                         title="Held-out checks during training (strict accuracy; TI: decoded agreement)")
         figure.write_html(RESULTS / "injection_curves.html", include_plotlyjs="cdn")
     print(shown.to_string(index=False))
-    print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_agreement.csv, injection_curves.html")
+    print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_agreement.csv, injection_checks.csv, "
+          "injection_curves.html")
 
 
 if __name__ == "__main__":

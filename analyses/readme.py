@@ -73,6 +73,18 @@ def injection_runs() -> str:
     return markdown(rows)
 
 
+def injection_unfinished() -> str:
+    checks = pd.read_csv(RESULTS / "injection_checks.csv")
+    rows = []
+    for run, part in checks[~checks.finished].groupby("run"):
+        best, last = part.loc[part.eval_accuracy.idxmax()], part.iloc[-1]
+        rows.append({"run (not finished)": run, "last check": f"step {last.step:,}",
+                     "held-out strict: best (step); last": f"{pct(best.eval_accuracy)} ({best.step:,}); "
+                                                           f"{pct(last.eval_accuracy)}",
+                     "decoded agreement, last": pct(last.eval_agreement)})
+    return markdown(rows) if rows else "(every run under runs/presets is finished)\n"
+
+
 def step_times() -> str:
     table = pd.read_csv(BENCH / "step.csv")
     return markdown([{"model": r.model, "prompts + text rows": f"{r.task_batch} + {r.text_batch}",
@@ -200,7 +212,8 @@ def evidence() -> str:
     return markdown([{"file": f, "command": c, "what it shows (2 CPU cores)": s} for f, c, s in _evidence_rows()])
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs, "step-times": step_times,
+BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs,
+                                         "injection-unfinished": injection_unfinished, "step-times": step_times,
                                          "zoo": zoo, "decompile": decompile,
                                          "circuits-leaderboard": circuits_leaderboard, "evidence": evidence}
 
