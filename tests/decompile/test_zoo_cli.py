@@ -1,5 +1,8 @@
 """`workbench zoo generate|show`: a real tiny zoo through the command line, and its bad inputs."""
 
+import contextlib
+import io
+
 import pytest
 
 from workbench.cli import main
@@ -16,13 +19,21 @@ def _run(argv):
 
 
 @pytest.fixture(scope="module")
-def zoo_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cli") / "zoo"
+def generated(tmp_path_factory):
+    """A 5-program zoo made once through the CLI, and what ``generate`` printed (any test may run first)."""
+    folder = tmp_path_factory.mktemp("cli") / "zoo"
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        assert main(["zoo", "generate", "--n", "5", "--out", str(folder), *SMALL]) == 0
+    return folder, printed.getvalue()
 
 
-def test_generate_then_show(zoo_dir, capsys):
-    assert main(["zoo", "generate", "--n", "5", "--out", str(zoo_dir), *SMALL]) == 0
-    out = capsys.readouterr().out
+@pytest.fixture
+def zoo_dir(generated):
+    return generated[0]
+
+
+def test_generate_then_show(generated, capsys):
+    zoo_dir, out = generated
     assert "programs  5 (" in out and "attempted" in out and "programs/s per worker" in out
     assert main(["zoo", "show", str(zoo_dir), "--examples", "2"]) == 0
     out = capsys.readouterr().out
