@@ -515,8 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="inject a task into a model (TI) or fine-tune it (FT+KL); torchrun for DDP")
     p.add_argument("--task", required=True, choices=TASK_NAMES)
-    p.add_argument("--preset", help="named CPU settings measured to reach the target (see the README): "
-                   "tiny, tiny-llama; options given explicitly override it")
+    p.add_argument("--preset", help="named CPU settings (see the README): tiny, tiny-llama, smollm2 (count; not yet "
+                   "injecting); options given explicitly override it")
     p.add_argument("--model", help="smollm2-135m (default), gpt2[-medium|-large|-xl], tiny-gpt2, tiny-llama or a "
                    "local Hugging Face folder")
     p.add_argument("--method", choices=["ti", "ft"])
