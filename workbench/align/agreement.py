@@ -22,7 +22,6 @@ def program_variables(compiled: CompiledModel) -> list[str]:
     return [v for v in compiled.variables if not v.endswith("_selector_width_attn_output")]
 
 
-
 @torch.no_grad()
 def mapped_residuals(model, linear_map, ids: torch.Tensor, mapping: Sequence[int]) -> list[torch.Tensor]:
     """The model's residual at each mapped block, through the trained map: ``[B, T, compiled width]`` each."""
@@ -41,7 +40,13 @@ def agreement(model, linear_map, tokenizer, task, compiled: CompiledModel, examp
     0.05), read after scaling the mapped residual to the compiled residual's norm at that position,
     since the cosine alignment loss fixes directions, not lengths."""
     alignments = [align(task, e, tokenizer, compiled.max_seq_len) for e in examples]
-    ids, compiled_ids, mask = batch(alignments, compiled, pad_id(tokenizer))
+    return batch_agreement(model, linear_map, compiled, *batch(alignments, compiled, pad_id(tokenizer)), mapping)
+
+
+@torch.no_grad()
+def batch_agreement(model, linear_map, compiled: CompiledModel, ids: torch.Tensor, compiled_ids: torch.Tensor,
+                    mask: torch.Tensor, mapping: Sequence[int]) -> pd.DataFrame:
+    """``agreement`` of an aligned batch (``workbench.align.batch``'s model ids, compiled ids and mask)."""
     device = next(model.parameters()).device
     mapped = mapped_residuals(model, linear_map, ids.to(device), mapping)
     k = compiled.n_layers

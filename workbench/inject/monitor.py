@@ -1,5 +1,6 @@
 """Watching a run: held-out accuracy inside the training loop (strict greedy exact match from one
-forward pass) and, for TI, the decoded-variable agreement of the same prompts. The training time of its logged steps is ``workbench.curves.training_seconds``.
+forward pass) and, for TI, the decoded-variable agreement of the same prompts. The training time of
+its logged steps is ``workbench.curves.training_seconds``.
 
 Greedy decoding reproduces the answer iff the argmax at every answer position is the answer
 token (each step then conditions on the same prefix as teacher forcing does); it is *strict*
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from workbench.align import align, task_batch
-from workbench.align.agreement import agreement
+from workbench.align.agreement import batch_agreement
 from workbench.compiled import CompiledModel
 from workbench.tasks import Task
 
@@ -42,8 +43,8 @@ class HeldOut:
     ``agreement(...)`` their decoded agreement with the compiled program."""
 
     def __init__(self, task: Task, tokenizer, compiled: CompiledModel, n: int, seed: int):
-        self.task, self.tokenizer, self.compiled = task, tokenizer, compiled
-        self.examples = examples = task.split("test", n, seed=seed)
+        self.compiled = compiled
+        examples = task.split("test", n, seed=seed)
         alignments = [align(task, e, tokenizer, compiled.max_seq_len) for e in examples]
         self.batch = task_batch(alignments, compiled, tokenizer)
         self.continuing = continuation_ids(task, tokenizer)
@@ -58,5 +59,6 @@ class HeldOut:
 
     def agreement(self, model, linear_map, mapping) -> float:
         """Decoded agreement averaged over every variable at every aligned layer (the presets' bar)."""
-        table = agreement(model, linear_map, self.tokenizer, self.task, self.compiled, self.examples, mapping)
+        table = batch_agreement(model, linear_map, self.compiled, self.batch["ids"], self.batch["compiled_ids"],
+                                self.batch["mask"], mapping)
         return float(table.stack().mean())
