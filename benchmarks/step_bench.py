@@ -1,9 +1,11 @@
 """Cost of a tracr-injection step vs an FT+KL step on the same model, task and batches.
 
     python benchmarks/step_bench.py [--models tiny-gpt2,tiny-llama,smollm2-135m] [--task count] [--repeats 20]
+                                    [--loader-workers 1]
 
-Each step is the trainer's own: the step's batch is built (TI: with the compiled residual
-targets, computed once per prompt), the losses of ``step_losses``, backward, AdamW. TI and
+Each step is the trainer's own: the step's batch is taken from the trainer's loader (built, TI
+with the compiled residual targets, in a worker process while the previous step trains), the
+losses of ``step_losses``, backward, AdamW. TI and
 FT+KL steps are interleaved so that machine load affects both alike. Prints and writes, per
 model, the median step time of each, the spread (interquartile range) and the ratio of the
 medians (target ≤ 1.10) → benchmarks/results/step.csv.
@@ -21,7 +23,7 @@ import pandas as pd
 import torch
 
 from workbench.inject.config import InjectionConfig
-from workbench.inject.data import TaskBatches, TextBatches
+from workbench.inject.data import StepBatches, TaskBatches, TextBatches, step_loader
 from workbench.inject.hooks import layer_map
 from workbench.inject.trainer import Injector, make_optimizer, step_losses
 from workbench.models import load_model
@@ -31,9 +33,9 @@ RESULTS = Path(__file__).parent / "results" / "step.csv"
 
 
 class Stepper:
-    """One method's injector, optimizer and batch stream; ``step(i)`` runs and times training step i."""
+    """One method's injector, optimizer and batch stream; ``step()`` runs and times its next training step."""
 
-    def __init__(self, config: InjectionConfig, loaded, compiled, task):
+    def __init__(self, config: InjectionConfig, loaded, compiled, task, steps: int):
         torch.manual_seed(0)
         self.config = config
         model = copy.deepcopy(loaded.model)
@@ -41,14 +43,15 @@ class Stepper:
         mapping = layer_map(compiled.n_layers, model.cfg.n_layers, config.layer_map)
         self.injector = Injector(model, compiled, mapping, config.roll_at, config.method == "ti")
         self.optimizer = make_optimizer(self.injector, config)
-        self.tasks = TaskBatches(task, loaded.tokenizer, compiled, 0, with_targets=config.method == "ti")
-        self.texts = TextBatches(config.text_source, loaded.tokenizer, config.text_tokens, 0)
+        tasks = TaskBatches(task, loaded.tokenizer, compiled, 0, with_targets=config.method == "ti")
+        texts = TextBatches(config.text_source, loaded.tokenizer, config.text_tokens, 0)
+        self.batches = step_loader(StepBatches(tasks, texts, config.task_batch, config.text_batch), 0, steps,
+                                   config.loader_workers, torch.device("cpu"))
 
-    def step(self, index: int) -> float:
+    def step(self) -> float:
         start = time.perf_counter()
-        batch = self.tasks(index, self.config.task_batch)
-        terms = step_losses(self.injector, self.original, batch, self.texts(index, self.config.text_batch),
-                            self.config)
+        batch, text_ids = next(self.batches)
+        terms = step_losses(self.injector, self.original, batch, text_ids, self.config)
         self.optimizer.zero_grad()
         sum(terms.values()).backward()
         self.optimizer.step()
@@ -65,6 +68,8 @@ def main() -> None:
     parser.add_argument("--models", default="tiny-gpt2,tiny-llama,smollm2-135m")
     parser.add_argument("--task", default="count")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--loader-workers", type=int, default=InjectionConfig.loader_workers,
+                        help="the trainer's batch-building processes (0: batches built inside the step)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     task = get_task(args.task)
@@ -74,27 +79,32 @@ def main() -> None:
         tiny = name.startswith("tiny")
         # Tiny models at the tiny preset's batch, SmolLM2-135M at the demo's.
         sizes = dict(task_batch=32, text_batch=2, text_tokens=16) if tiny else dict(task_batch=4, text_batch=4)
-        base = InjectionConfig(task=args.task, model=name, tiny_layers=compiled.n_layers + 1, tiny_d_model=128, **sizes)
+        base = InjectionConfig(task=args.task, model=name, tiny_layers=compiled.n_layers + 1, tiny_d_model=128,
+                               loader_workers=args.loader_workers, **sizes)
         loaded = load_model(name, device="cpu", **base.model_kwargs())
-        ti = Stepper(InjectionConfig(**{**base.__dict__, "method": "ti"}), loaded, compiled, task)
-        ft = Stepper(InjectionConfig(**{**base.__dict__, "method": "ft"}), loaded, compiled, task)
-        ti.step(0), ft.step(0)  # warm-up
+        ti = Stepper(InjectionConfig(**{**base.__dict__, "method": "ti"}), loaded, compiled, task, args.repeats + 1)
+        ft = Stepper(InjectionConfig(**{**base.__dict__, "method": "ft"}), loaded, compiled, task, args.repeats + 1)
+        ti.step(), ft.step()  # warm-up (and the loader workers' start)
         ti_times, ft_times = [], []
-        for index in range(1, args.repeats + 1):
-            ti_times.append(ti.step(index))
-            ft_times.append(ft.step(index))
+        for _ in range(args.repeats):
+            ti_times.append(ti.step())
+            ft_times.append(ft.step())
         ti_median, ft_median = statistics.median(ti_times), statistics.median(ft_times)
         rows.append(dict(model=loaded.name, task=args.task, task_batch=base.task_batch, text_batch=base.text_batch,
-                         repeats=args.repeats, ti_step_s=round(ti_median, 4), ti_iqr_s=round(spread(ti_times), 4),
+                         loader_workers=args.loader_workers, repeats=args.repeats, ti_step_s=round(ti_median, 4), ti_iqr_s=round(spread(ti_times), 4),
                          ft_step_s=round(ft_median, 4), ft_iqr_s=round(spread(ft_times), 4),
                          ratio_ti_ft=round(ti_median / ft_median, 3), meets_target=ti_median / ft_median <= 1.10))
         print(f"{loaded.name}: TI {ti_median:.3f} s/step (IQR {spread(ti_times):.3f}), FT+KL {ft_median:.3f} s/step "
               f"(IQR {spread(ft_times):.3f}), ratio {ti_median / ft_median:.3f} (target ≤ 1.10)", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
-    if RESULTS.exists():  # keep the rows of models not measured this time
+    if RESULTS.exists():  # keep the rows of models and loader settings not measured this time
         previous = pd.read_csv(RESULTS)
-        table = pd.concat([previous[~previous["model"].isin(table["model"])], table], ignore_index=True)
+        if "loader_workers" not in previous:
+            previous["loader_workers"] = 0  # rows from before the loader: batches built inside the step
+        key = ["model", "loader_workers"]
+        kept = previous.merge(table[key], on=key, how="left", indicator=True)["_merge"] == "left_only"
+        table = pd.concat([previous[kept.to_numpy()], table], ignore_index=True).sort_values(key)
     table.to_csv(RESULTS, index=False)
     print(f"wrote {RESULTS}")
 

@@ -75,7 +75,7 @@ def _tasks(args: argparse.Namespace) -> None:
 TRAIN_FIELDS = ("task", "model", "method", "steps", "task_batch", "text_batch", "text_tokens", "lr_model", "lr_map",
                 "checkpoint_every", "layer_map", "seed", "alignment_reduction", "tiny_layers", "tiny_d_model",
                 "lr_schedule", "warmup_steps", "grad_clip", "eval_every", "eval_prompts", "target_accuracy",
-                "target_agreement", "roll_after", "prompts", "train_pool", "supervise_end")
+                "target_agreement", "roll_after", "prompts", "train_pool", "supervise_end", "loader_workers")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -542,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", choices=["fresh", "pool"], help="fresh prompts (default) or a cycled pool")
     p.add_argument("--train-pool", type=int, help="pool size with --prompts pool")
     p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--loader-workers", type=int,
+                   help="processes building the next batches while a step trains (default 1; 0: in the loop)")
     p.add_argument("--text", help="KL text: brown (offline default), fineweb (hub), or a local file/folder")
     p.add_argument("--layer-map", choices=["paper", "spread"])
     p.add_argument("--alignment-reduction", choices=["sum", "mean"])

@@ -46,11 +46,12 @@ def test_too_shallow_model_is_a_clear_error(tmp_path):
         train(InjectionConfig(**{**SMALL, "tiny_layers": 3}, steps=1), tmp_path / "shallow", progress=False)
 
 
-def test_resume_continues_exactly(tmp_path):
+def test_resume_continues_exactly_whoever_builds_the_batches(tmp_path):
     config = InjectionConfig(**SMALL, steps=6, checkpoint_every=2, lr_schedule="cosine", warmup_steps=2)
-    train(config, tmp_path / "straight", progress=False)
+    train(InjectionConfig(**{**config.__dict__, "loader_workers": 0}), tmp_path / "straight", progress=False)
     train(config, tmp_path / "interrupted", progress=False, stop_after=3)  # checkpoint at 2, step 3 lost
-    train(config, tmp_path / "interrupted", progress=False, resume=True)
+    train(InjectionConfig(**{**config.__dict__, "loader_workers": 2}), tmp_path / "interrupted", progress=False,
+          resume=True)
     straight, resumed = _metrics(tmp_path / "straight"), _metrics(tmp_path / "interrupted")
     assert [m["step"] for m in resumed] == list(range(1, 7))
     for a, b in zip(straight, resumed):

@@ -41,6 +41,7 @@ class InjectionConfig:
     target_agreement: float = 0.0  # TI: and once the held-out decoded agreement (mean over variables, layers) does
     prompts: Literal["fresh", "pool"] = "fresh"  # fresh: never repeat a prompt while the space allows it
     train_pool: int = 100_000  # with prompts='pool': distinct training examples drawn, then cycled
+    loader_workers: int = 1  # processes building the next steps' batches while one trains; 0 = in the loop
     tiny_layers: int = 12  # depth of tiny-* models
     tiny_d_model: int = 64  # width of tiny-* models
 
@@ -57,7 +58,7 @@ class InjectionConfig:
             if getattr(self, name) < 1:
                 raise WorkbenchError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr_model", "lr_map", "alpha", "beta", "gamma", "grad_clip", "warmup_steps", "eval_every",
-                     "roll_after"):
+                     "roll_after", "loader_workers"):
             if not getattr(self, name) >= 0:
                 raise WorkbenchError(f"{name} must be a number ≥ 0, got {getattr(self, name)}")
         for name in ("target_accuracy", "target_agreement"):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 import logging
 import random
+import warnings
 
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from workbench.align import align, task_batch
 from workbench.compiled import CompiledModel
@@ -163,3 +165,30 @@ class TextBatches:
         rng = random.Random(f"text:{self.seed}:{step}")
         starts = [rng.randrange(len(self.ids) - self.tokens) for _ in range(size)]
         return torch.stack([self.ids[s: s + self.tokens] for s in starts[rank::world]])
+
+
+class StepBatches(Dataset):
+    """Item ``s`` is everything training step s reads: its task batch and its text windows (this
+    process's share under data parallelism)."""
+
+    def __init__(self, tasks: TaskBatches, texts: TextBatches, task_batch: int, text_batch: int,
+                 rank: int = 0, world: int = 1):
+        self.tasks, self.texts = tasks, texts
+        self.sizes, self.rank, self.world = (task_batch, text_batch), rank, world
+
+    def __getitem__(self, step: int) -> tuple[dict, torch.Tensor]:
+        return (self.tasks(step, self.sizes[0], self.rank, self.world),
+                self.texts(step, self.sizes[1], self.rank, self.world))
+
+
+def step_loader(steps: StepBatches, start: int, end: int, workers: int, device: torch.device):
+    """An iterator over the batches of steps ``start..end-1``, in order. With ``workers`` > 0 the next
+    steps' batches (tokenizing, aligning, the compiled targets) are built in worker processes while
+    the current step trains; each batch is a function of its step alone, so no number depends on
+    ``workers``."""
+    loader = DataLoader(steps, batch_size=None, sampler=range(start, end), num_workers=workers,
+                        prefetch_factor=2 if workers else None, pin_memory=device.type == "cuda")
+    with warnings.catch_warnings():
+        # tracr's import starts JAX's threads; the forked workers never call JAX, so its warning does not apply.
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        return iter(loader)

@@ -27,7 +27,7 @@ from workbench.distributed import process_place
 from workbench.errors import WorkbenchError
 from workbench.inject import checkpoint
 from workbench.inject.config import InjectionConfig
-from workbench.inject.data import TaskBatches, TextBatches
+from workbench.inject.data import StepBatches, TaskBatches, TextBatches, step_loader
 from workbench.inject.hooks import capture, layer_map, model_hook, roll_hook, roll_hook_name, subspace_projection
 from workbench.inject.losses import alignment_loss, answer_ce, kl_to_original
 from workbench.inject.monitor import HeldOut
@@ -166,9 +166,9 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
         end = start  # the run stopped at its target: resuming it trains nothing more
     bar = tqdm(range(start, end), initial=start, total=config.steps, disable=not progress or rank != 0,
                desc=f"{config.method} {config.task} on {loaded.name}", unit="step")
-    for step in bar:
-        batch = _to(tasks(step, config.task_batch, rank, world), device)
-        text_ids = texts(step, config.text_batch, rank, world).to(device)
+    steps = StepBatches(tasks, texts, config.task_batch, config.text_batch, rank, world)
+    for step, (batch, text_ids) in zip(bar, step_loader(steps, start, end, config.loader_workers, device)):
+        batch, text_ids = _to(batch, device), text_ids.to(device)
         terms = step_losses(trainer, original, batch, text_ids, config, roll=step >= config.roll_after)
         loss = config.alpha * terms["ce"] + config.gamma * terms["kl"] + config.beta * terms.get("alignment", 0.0)
         values = {name: float(value.detach()) for name, value in {"loss": loss, **terms}.items()}
@@ -223,8 +223,8 @@ def _check_run_dir(run_dir: Path, config: InjectionConfig, resume: bool) -> None
     saved = json.loads(InjectionConfig.from_file(config_path).to_json())
     ours = json.loads(config.to_json())
     # More steps change no batch (a batch depends on its step only) but do stretch a decaying schedule;
-    # the checks and their targets only decide where the run stops.
-    free = {"checkpoint_every", "eval_every", "target_accuracy", "target_agreement"} | (
+    # the checks and their targets only decide where the run stops; the loader workers, where batches are built.
+    free = {"checkpoint_every", "eval_every", "target_accuracy", "target_agreement", "loader_workers"} | (
         {"steps"} if config.lr_schedule == "constant" else set())
     differing = sorted(k for k in ours if k not in free and saved.get(k) != ours[k])
     if differing:
