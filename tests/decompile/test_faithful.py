@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
-from workbench.decompile.faithful import CompileWorker, compile_and_check, compile_craft, craft_outputs
+import numpy as np
+
+from workbench.decompile.faithful import (CompileWorker, CraftForward, compile_and_check, compile_craft,
+                                          craft_outputs, random_inputs)
 from workbench.decompile.generator import GeneratorConfig, generate
 from workbench.decompile.program import Line, Program
 
@@ -31,6 +34,17 @@ def test_a_categorical_mean_is_unfaithful():
                                      Line("Aggregate", None, ("all", "indices"), "mean")])
     result = compile_and_check(program, n_inputs=4, seed=0)
     assert result.status == "unfaithful" and "RASP" in result.detail and not result.weights
+
+
+def test_a_program_rasp_cannot_evaluate_is_rejected_before_compiling(monkeypatch):
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled although RASP's evaluation already fails")
+
+    monkeypatch.setattr("workbench.decompile.faithful.compile_craft", no_compile)
+    program = Program(["a", "b"], 4, [Line("Select", "PRED_TRUE", ("tokens", "tokens"), "all"),
+                                      Line("Aggregate", None, ("all", "tokens"), "mean")])  # a mean of strings
+    result = compile_and_check(program, n_inputs=4, seed=0)
+    assert result.status == "unfaithful" and "RASP undefined" in result.detail
 
 
 def test_a_selector_width_at_max_seq_len_is_unfaithful_in_tracr():
@@ -67,6 +81,49 @@ def test_craft_outputs_equal_the_assembled_hooked_transformer():
         checked += 1
         break
     assert checked == 1
+
+
+def test_the_fast_craft_forward_is_tracrs_apply_bit_for_bit():
+    """On generated programs of every op (the thesis's settings, causal and not), the residual after the
+    last block equals tracr's ``craft_model.apply`` exactly, BOS and padding directions included."""
+    from tracr.craft import bases
+
+    from workbench.tracr_craft import fast_craft
+
+    compared, causal_compared = 0, 0
+    for index in range(60):
+        program = generate(GeneratorConfig(), 3, index)
+        causal = index % 2 == 1
+        try:
+            craft, basis = compile_craft(program, causal)
+        except Exception:
+            continue
+        if craft.residual_space.num_dims > 150:  # tracr's own apply takes minutes on the largest
+            continue
+        forward = CraftForward(craft, basis)
+        for tokens in random_inputs(program, 3, seed=index):
+            with fast_craft():  # tracr's apply with its O(d) one-hots (the same vectors, tested in compiled/)
+                expected = craft.apply(bases.VectorInBasis(craft.residual_space.basis, _embedded(craft, tokens)))
+            assert np.array_equal(forward.residual(tokens), expected.magnitudes), (index, tokens)
+        compared += 1
+        causal_compared += causal
+    assert compared >= 12 and causal_compared >= 4, (compared, causal_compared)
+
+
+def _embedded(craft, tokens):
+    """The input rows tracr's assembled model would embed: BOS (with 'one'), then token and position."""
+    from tracr.craft import bases
+
+    from workbench.tracr_craft import COMPILER_BOS
+
+    index = craft.residual_space.index_by_direction
+    x = np.zeros((len(tokens) + 1, craft.residual_space.num_dims))
+    for row, (token, position) in enumerate([(COMPILER_BOS, None), *((t, i) for i, t in enumerate(tokens))]):
+        for direction in (bases.BasisDirection("one"), bases.BasisDirection("tokens", token),
+                          None if position is None else bases.BasisDirection("indices", position)):
+            if direction is not None and direction in index:
+                x[row, index[direction]] = 1.0
+    return x
 
 
 def test_the_worker_times_out_kills_and_recovers():

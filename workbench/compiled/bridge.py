@@ -39,7 +39,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig
 from workbench.compiled.structure import Component, components_of
 from workbench.errors import WorkbenchError
 from workbench.padding import right_pad
-from workbench.tracr_craft import COMPILER_BOS, COMPILER_PAD, fast_one_hots
+from workbench.tracr_craft import COMPILER_BOS, COMPILER_PAD, fast_craft
 
 
 
@@ -231,9 +231,9 @@ def compile_tracr(
 ) -> TracrArtifacts:
     """Run tracr's compiler stage by stage (same steps as ``compile_rasp_to_model``).
 
-    ``fast`` builds tracr's basis vectors in O(d) (:func:`fast_one_hots`, same weights).
+    ``fast`` runs tracr's craft stage without its O(d²)-per-vector loops (:func:`fast_craft`, same weights).
     """
-    with fast_one_hots() if fast else contextlib.nullcontext():
+    with fast_craft() if fast else contextlib.nullcontext():
         return _compile_tracr(program, vocab, max_seq_len, causal, compiler_bos, compiler_pad, mlp_exactness)
 
 
