@@ -88,7 +88,7 @@ def injection_unfinished() -> str:
 def step_times() -> str:
     table = pd.read_csv(BENCH / "step.csv")
     return markdown([{"model": r.model, "prompts + text rows": f"{r.task_batch} + {r.text_batch}",
-                      "TI s/step (IQR)": f"{r.ti_step_s:.3f} ({r.ti_iqr_s:.3f})",
+                      "loader workers": int(r.loader_workers), "TI s/step (IQR)": f"{r.ti_step_s:.3f} ({r.ti_iqr_s:.3f})",
                       "FT+KL s/step (IQR)": f"{r.ft_step_s:.3f} ({r.ft_iqr_s:.3f})",
                       "ratio": f"{r.ratio_ti_ft:.3f}", "≤ 1.10": "yes" if r.meets_target else "no"}
                      for r in table.itertuples()])

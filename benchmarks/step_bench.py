@@ -104,7 +104,7 @@ def main() -> None:
             previous["loader_workers"] = 0  # rows from before the loader: batches built inside the step
         key = ["model", "loader_workers"]
         kept = previous.merge(table[key], on=key, how="left", indicator=True)["_merge"] == "left_only"
-        table = pd.concat([previous[kept.to_numpy()], table], ignore_index=True).sort_values(key)
+        table = pd.concat([previous[kept.to_numpy()], table], ignore_index=True).sort_values(key)[table.columns]
     table.to_csv(RESULTS, index=False)
     print(f"wrote {RESULTS}")
 

@@ -543,7 +543,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-pool", type=int, help="pool size with --prompts pool")
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--loader-workers", type=int,
-                   help="processes building the next batches while a step trains (default 1; 0: in the loop)")
+                   help="processes building the next batches while a step trains (default 0: in the loop; "
+                        "1 on a GPU machine with idle CPU cores)")
     p.add_argument("--text", help="KL text: brown (offline default), fineweb (hub), or a local file/folder")
     p.add_argument("--layer-map", choices=["paper", "spread"])
     p.add_argument("--alignment-reduction", choices=["sum", "mean"])

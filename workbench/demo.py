@@ -2,10 +2,11 @@
 
 SmolLM2-135M takes ~6 s a step on 2 cores, far too slow to inject a task in the demo's 15
 minutes, so the demo runs the ``tiny`` preset on count: a 4-block GPT-2-shaped model (width 128,
-GPT-2's tokenizer) trained from scratch with tracr-injection until its held-out strict accuracy
-reaches the target. It prints the accuracy before and after (strict greedy exact match on test
-prompts), the decoded-variable agreement with the compiled program per aligned layer, and a
-decoded table of one prompt. Everything is saved in the run folder.
+GPT-2's tokenizer) trained from scratch with tracr-injection for 2,000 steps (the preset's 3,000
+take 20 minutes), stopping early if its held-out checks reach the preset's targets. It prints the
+accuracy before and after (strict greedy exact match on test prompts), the decoded-variable
+agreement with the compiled program per aligned layer, and a decoded table of one prompt.
+Everything is saved in the run folder.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from workbench.inject.trainer import train
 from workbench.models import load_model
 from workbench.tasks import get_task
 
-DEMO_PRESET = {**preset("tiny", "count"), "task": "count"}  # the measured preset itself
+# The preset's settings and seed on a shorter schedule: its 3,000 steps took 20 min on 2 cores, over the
+# demo's 15; count's held-out accuracy stays below the preset's 97 % target, so the schedule is what ends it.
+DEMO_PRESET = {**preset("tiny", "count"), "task": "count", "steps": 2000}
 N_EVAL = 200
 
 

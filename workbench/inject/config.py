@@ -41,7 +41,9 @@ class InjectionConfig:
     target_agreement: float = 0.0  # TI: and once the held-out decoded agreement (mean over variables, layers) does
     prompts: Literal["fresh", "pool"] = "fresh"  # fresh: never repeat a prompt while the space allows it
     train_pool: int = 100_000  # with prompts='pool': distinct training examples drawn, then cycled
-    loader_workers: int = 1  # processes building the next steps' batches while one trains; 0 = in the loop
+    # Processes building the next steps' batches while one trains (0: in the loop). For a GPU whose host
+    # cores are idle; on 2 CPU cores they compete with the step itself (no gain measured, step_bench).
+    loader_workers: int = 0
     tiny_layers: int = 12  # depth of tiny-* models
     tiny_d_model: int = 64  # width of tiny-* models
 
