@@ -12,7 +12,7 @@ from tracr.rasp import rasp
 from workbench import WorkbenchError
 from workbench.compiled import LIB_PROGRAMS, compile_lib, compile_program, residual_hook_names
 
-N_INPUTS = 20
+N_INPUTS = 8  # random inputs per program and mode (every residual compared with tracr's JAX model)
 
 # Every program of tracr.compiler.lib is registered; none is left out (tracr compiles all of
 # them). Each is checked both causal and bidirectional: the bridge must reproduce tracr's
