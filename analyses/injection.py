@@ -1,18 +1,20 @@
 """Injected runs at the CPU presets: test accuracy (strict and lenient), OOD suites, decoded-variable
 agreement per aligned layer, perplexity change, and accuracy-vs-step curves.
 
-    python analyses/injection.py [--runs runs/presets] [--n 200] [--ppl-lines 100]
+    python analyses/injection.py [--runs runs/presets] [--n 200] [--ppl-lines 100] [--fresh]
 
 Reads every run folder ``RUNS/<preset>/<task>_<method>`` (made by ``python benchmarks/inject_bench.py``)
 → results/injection.csv, results/injection.md, results/injection_agreement.csv (TI runs: agreement per
 variable and aligned layer), results/injection_checks.csv (every held-out check of every run, unfinished
 runs included: step, accuracy, TI's decoded agreement), results/injection_curves.html. A run below 90 % strict
 test accuracy is marked FAILED: it does not compute its program, so nothing decoded from it is a result.
+A run's evaluation is kept in its folder (``evaluation.json``) until its checkpoint or these settings change.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from tables import RESULTS  # noqa: E402
 from workbench.decode import agreement  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import load_run, load_trained_map, task_table  # noqa: E402
+from workbench.inject import checkpoint  # noqa: E402
 from workbench.inject.config import InjectionConfig  # noqa: E402
 from workbench.inject.presets import BARS  # noqa: E402
 from workbench.curves import training_seconds  # noqa: E402
@@ -71,6 +74,29 @@ def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
     return row
 
 
+def cached_evaluation(run_dir: Path, n: int, lines: list[str], fresh: bool) -> dict:
+    """``evaluate``, kept in ``RUN/evaluation.json`` for the run's latest checkpoint and these settings:
+    re-running the analysis after one more run evaluates only that run (``--fresh``: all of them)."""
+    path = run_dir / "evaluation.json"
+    key = {"checkpoint": json.loads((checkpoint.latest(run_dir) / "state.json").read_text())["step"],
+           "n": n, "ppl_lines": len(lines)}
+    if not fresh and path.exists():
+        saved = json.loads(path.read_text())
+        if saved["key"] == key:
+            row = saved["row"]
+            if "per_variable" in saved:
+                row["per_variable"] = pd.DataFrame(**saved["per_variable"])
+            return row
+    row = evaluate(run_dir, n, lines)
+    saved = {"key": key, "row": {k: v for k, v in row.items() if k != "per_variable"}}
+    if "per_variable" in row:
+        saved["per_variable"] = row["per_variable"].to_dict(orient="split")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(saved, indent=1, default=lambda value: value.item()))  # numpy scalars
+    partial.replace(path)
+    return row
+
+
 def held_out_checks(folders: list[Path], unfinished: list[Path]) -> pd.DataFrame:
     """Every in-loop held-out check of every run, unfinished ones included (a run abandoned short of its
     target is evidence too): run, finished, step, eval_accuracy, eval_agreement (TI)."""
@@ -89,6 +115,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/presets"))
     parser.add_argument("--n", type=int, default=200, help="test prompts per split/suite")
     parser.add_argument("--ppl-lines", type=int, default=100)
+    parser.add_argument("--fresh", action="store_true", help="re-evaluate every run, not only new checkpoints")
     args = parser.parse_args()
     folders = sorted(p.parent for p in args.runs.glob("*/*/config.json"))
     unfinished = [f for f in folders if not finished(f, InjectionConfig.from_file(f / "config.json"))]
@@ -102,7 +129,7 @@ def main() -> None:
     rows = []
     for folder in folders:
         print(f"evaluating {folder}", flush=True)
-        rows.append({"preset": folder.parent.name, **evaluate(folder, args.n, lines)})
+        rows.append({"preset": folder.parent.name, **cached_evaluation(folder, args.n, lines, args.fresh)})
         rows[-1]["meets_bar"] = meets_bar(rows[-1])
     per_variable = [row.pop("per_variable").rename_axis("variable").reset_index()
                     .assign(preset=row["preset"], task=row["task"], model=row["model"])
