@@ -124,10 +124,10 @@ class CraftForward:
 
         local = block.residual_space.index_by_direction
         columns = [self.index[d] for d in block.residual_space.basis]
-        if isinstance(block, transformers.MLP):
+        if isinstance(block, transformers.MLP):  # its output is labelled by its residual basis
             return ("mlp", columns, [local[d] for d in block.fst.input_space.basis], block.fst.matrix,
-                    block.snd.matrix, [local[d] for d in block.snd.output_space.basis], len(local),
-                    [self.index[d] for d in block.residual_space.basis])
+                    block.snd.matrix, [local[d] for d in block.snd.output_space.basis], len(local), columns)
+        # tracr labels a head's output by the sorted basis (a space's basis is sorted, so the same columns)
         return ("attention", columns, self._heads(block.as_multi(), local), len(local),
                 [self.index[d] for d in sorted(block.residual_space.basis)])
 
