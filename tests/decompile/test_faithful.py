@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from workbench.decompile.faithful import (CompileWorker, CraftForward, compile_and_check, compile_craft,
-                                          craft_outputs, random_inputs)
+                                          craft_input, craft_outputs, random_inputs)
 from workbench.decompile.generator import GeneratorConfig, generate
 from workbench.decompile.program import Line, Program
 
@@ -103,32 +103,24 @@ def test_the_fast_craft_forward_is_tracrs_apply_bit_for_bit():
         forward = CraftForward(craft, basis)
         for tokens in random_inputs(program, 3, seed=index):
             with fast_craft():  # tracr's apply with its O(d) one-hots (the same vectors, tested in compiled/)
-                expected = craft.apply(bases.VectorInBasis(craft.residual_space.basis, _embedded(craft, tokens)))
+                rows = craft_input(craft.residual_space.index_by_direction, tokens)
+                expected = craft.apply(bases.VectorInBasis(craft.residual_space.basis, rows))
             assert np.array_equal(forward.residual(tokens), expected.magnitudes), (index, tokens)
         compared += 1
         causal_compared += causal
     assert compared >= 12 and causal_compared >= 4, (compared, causal_compared)
 
 
-def _embedded(craft, tokens):
-    """The input rows tracr's assembled model would embed: BOS (with 'one'), then token and position."""
-    from tracr.craft import bases
-
-    from workbench.tracr_craft import COMPILER_BOS
-
-    index = craft.residual_space.index_by_direction
-    x = np.zeros((len(tokens) + 1, craft.residual_space.num_dims))
-    for row, (token, position) in enumerate([(COMPILER_BOS, None), *((t, i) for i, t in enumerate(tokens))]):
-        for direction in (bases.BasisDirection("one"), bases.BasisDirection("tokens", token),
-                          None if position is None else bases.BasisDirection("indices", position)):
-            if direction is not None and direction in index:
-                x[row, index[direction]] = 1.0
-    return x
+# Large SequenceMap MLPs: tens of milliseconds of CPU to compile, above /proc's 10 ms resolution
+# (HIST now compiles within one tick, so a timeout could not be seen on it).
+WIDE = Program(list(range(10)), 10, [Line("Map", "LAM_MUL", ("tokens",), "a", 3.37),
+                                     Line("SequenceMap", "LAM_MUL", ("a", "indices"), "b"),
+                                     Line("SequenceMap", "LAM_ADD", ("b", "a"), "c")])
 
 
 def test_the_worker_times_out_kills_and_recovers():
     with CompileWorker(timeout_s=0.001, memory_mb=0) as worker:
-        assert worker.compile(HIST).status == "timeout"
+        assert worker.compile(WIDE).status == "timeout"
         worker.timeout_s = 120
         assert worker.compile(HIST, n_inputs=4).status == "ok"  # a fresh child after the kill
 
@@ -136,11 +128,8 @@ def test_the_worker_times_out_kills_and_recovers():
 def test_the_memory_cap_is_applied_and_a_failure_counts_as_memory():
     """A cap below what the child already holds: its next allocation fails, the program is rejected
     for memory (not a timeout, not a crash of the caller), and the next child runs normally."""
-    wide = Program(list(range(10)), 10, [Line("Map", "LAM_MUL", ("tokens",), "a", 3.37),
-                                         Line("SequenceMap", "LAM_MUL", ("a", "indices"), "b"),
-                                         Line("SequenceMap", "LAM_ADD", ("b", "a"), "c")])  # MLPs of MBs
     with CompileWorker(timeout_s=120, memory_mb=1) as worker:
-        assert worker.compile(wide).status == "memory"
+        assert worker.compile(WIDE).status == "memory"  # MLPs of megabytes
         worker.memory_mb = 0
         assert worker.compile(HIST, n_inputs=4).status == "ok"
 
