@@ -91,7 +91,8 @@ def main() -> None:
             ft_times.append(ft.step())
         ti_median, ft_median = statistics.median(ti_times), statistics.median(ft_times)
         rows.append(dict(model=loaded.name, task=args.task, task_batch=base.task_batch, text_batch=base.text_batch,
-                         loader_workers=args.loader_workers, repeats=args.repeats, ti_step_s=round(ti_median, 4), ti_iqr_s=round(spread(ti_times), 4),
+                         loader_workers=args.loader_workers, repeats=args.repeats, ti_step_s=round(ti_median, 4),
+                         ti_iqr_s=round(spread(ti_times), 4),
                          ft_step_s=round(ft_median, 4), ft_iqr_s=round(spread(ft_times), 4),
                          ratio_ti_ft=round(ti_median / ft_median, 3), meets_target=ti_median / ft_median <= 1.10))
         print(f"{loaded.name}: TI {ti_median:.3f} s/step (IQR {spread(ti_times):.3f}), FT+KL {ft_median:.3f} s/step "

@@ -109,15 +109,11 @@ class CraftForward:
     than compiling it; equal to tracr's ``apply`` bit for bit (tests/decompile/test_faithful.py)."""
 
     def __init__(self, craft_model, output_basis):
-        from tracr.craft import bases
-
         space = craft_model.residual_space
-        self.basis, self.index = space.basis, space.index_by_direction
+        self.index = space.index_by_direction
         self.blocks = [self._plan(block) for block in craft_model.blocks]
         self.output_basis = output_basis
         self.outputs = [self.index.get(d) for d in output_basis]
-        self.inputs = (bases.BasisDirection("one"), lambda t: bases.BasisDirection("tokens", t),
-                       lambda i: bases.BasisDirection("indices", i))
 
     def _plan(self, block) -> tuple:
         from tracr.craft import transformers
@@ -165,12 +161,7 @@ class CraftForward:
 
     def residual(self, tokens: Sequence[Any]) -> np.ndarray:
         """The residual stream after the last block, [1 + len(tokens), residual width] (BOS first)."""
-        one, token_dir, index_dir = self.inputs
-        x = np.zeros((len(tokens) + 1, len(self.basis)))
-        for row, (token, position) in enumerate([(COMPILER_BOS, None), *((t, i) for i, t in enumerate(tokens))]):
-            for direction in (one, token_dir(token), None if position is None else index_dir(position)):
-                if direction is not None and direction in self.index:
-                    x[row, self.index[direction]] = 1.0
+        x = craft_input(self.index, tokens)
         for plan in self.blocks:
             x_in = _columns(x, plan[1])
             out = np.zeros_like(x)
@@ -194,6 +185,20 @@ class CraftForward:
                 scores[:, column] = x[1:, position]
         best = scores.argmax(axis=1)
         return [self.output_basis[b].value if scores[i, b] > 0.5 else None for i, b in enumerate(best)]
+
+
+def craft_input(index: dict, tokens: Sequence[Any]) -> np.ndarray:
+    """The rows the assembled model embeds, in the residual basis ``index`` (direction → column):
+    BOS with ``one``, then each token with its position."""
+    from tracr.craft import bases
+
+    x = np.zeros((len(tokens) + 1, len(index)))
+    for row, (token, position) in enumerate([(COMPILER_BOS, None), *((t, i) for i, t in enumerate(tokens))]):
+        for direction in (bases.BasisDirection("one"), bases.BasisDirection("tokens", token),
+                          None if position is None else bases.BasisDirection("indices", position)):
+            if direction is not None and direction in index:
+                x[row, index[direction]] = 1.0
+    return x
 
 
 def _columns(x: np.ndarray, columns: list[int]) -> np.ndarray:
