@@ -546,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes building the next batches while a step trains (default 0: in the loop; "
                         "1 on a GPU machine with idle CPU cores)")
     p.add_argument("--text", help="KL text: brown (offline default), fineweb (hub), or a local file/folder")
-    p.add_argument("--layer-map", choices=["paper", "spread"])
+    p.add_argument("--layer-map", help="model blocks aligned with the compiled layers: paper (0..k), spread (over "
+                   "the depth) or the blocks, e.g. 0,7,14,21 (the roll sits after the last)")
     p.add_argument("--alignment-reduction", choices=["sum", "mean"])
     p.add_argument("--tiny-layers", type=int, help="depth of tiny-* models")
     p.add_argument("--tiny-d-model", type=int, help="width of tiny-* models")

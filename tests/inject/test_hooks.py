@@ -34,3 +34,15 @@ def test_layer_maps_and_too_shallow_models():
     with pytest.raises(WorkbenchError, match="the model has 6 blocks but the compiled program has 6: it needs at least 7"):
         layer_map(6, 6)
     assert compiled_hook(0, 3) == "blocks.0.hook_resid_pre" and compiled_hook(3, 3) == "blocks.2.hook_resid_post"
+
+
+def test_a_layer_map_given_as_blocks_is_checked_against_program_and_model():
+    assert layer_map(3, 30, "0,7,14,21") == [0, 7, 14, 21]
+    for wrong in ("0,7,14", "0,7,7,21", "0,7,14,30", "1,x,2,3"):
+        with pytest.raises(WorkbenchError, match="layer map"):
+            layer_map(3, 30, wrong)
+    from workbench.inject.config import InjectionConfig
+
+    assert InjectionConfig(layer_map="0,7,14,21").layer_map == "0,7,14,21"
+    with pytest.raises(WorkbenchError, match="layer_map must be 'paper', 'spread' or model blocks"):
+        InjectionConfig(layer_map="deep")

@@ -14,13 +14,16 @@ def layer_map(compiled_layers: int, model_layers: int, kind: str = "paper") -> l
     """Model blocks m_0 < … < m_k whose ``hook_resid_pre`` aligns with the compiled residual after i blocks.
 
     ``paper``: m_i = i. ``spread``: the k + 1 points spread over the model's depth (the last
-    one leaves a block for the roll). The model needs m_k + 1 blocks (the roll sits at the
-    output of block m_k).
+    one leaves a block for the roll). Or the blocks themselves, comma-separated and increasing
+    (``"0,7,14,21"``: the roll after block 21 leaves the blocks above it to read the answer). The
+    model needs m_k + 1 blocks (the roll sits at the output of block m_k).
 
-    >>> layer_map(3, 12), layer_map(3, 12, "spread")
-    ([0, 1, 2, 3], [0, 4, 7, 11])
+    >>> layer_map(3, 12), layer_map(3, 12, "spread"), layer_map(3, 12, "0,2,5,8")
+    ([0, 1, 2, 3], [0, 4, 7, 11], [0, 2, 5, 8])
     """
     k = compiled_layers
+    if kind not in ("paper", "spread"):
+        return _explicit_map(kind, k, model_layers)
     if model_layers < k + 1:
         raise WorkbenchError(f"the model has {model_layers} blocks but the compiled program has {k}: it needs at "
                              f"least {k + 1} (one per compiled block, plus the block the roll sits after); "
@@ -30,7 +33,20 @@ def layer_map(compiled_layers: int, model_layers: int, kind: str = "paper") -> l
     if kind == "spread":
         last = model_layers - 1
         return [round(i * last / k) if k else 0 for i in range(k + 1)]
-    raise WorkbenchError(f"unknown layer map {kind!r}; use 'paper' or 'spread'")
+
+
+def _explicit_map(kind: str, k: int, model_layers: int) -> list[int]:
+    usage = (f"use 'paper', 'spread' or {k + 1} increasing model blocks separated by commas "
+             f"(one per compiled layer boundary), each below {model_layers}")
+    try:
+        blocks = [int(part) for part in kind.split(",")]
+    except ValueError:
+        raise WorkbenchError(f"unknown layer map {kind!r}; {usage}") from None
+    if len(blocks) != k + 1 or blocks[0] < 0 or blocks[-1] >= model_layers \
+            or any(a >= b for a, b in zip(blocks, blocks[1:])):
+        raise WorkbenchError(f"layer map {kind!r} does not fit a {k}-layer program in a {model_layers}-block model; "
+                             f"{usage}")
+    return blocks
 
 
 def model_hook(block: int) -> str:

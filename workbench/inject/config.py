@@ -25,7 +25,7 @@ class InjectionConfig:
     beta: float = 1.0  # alignment loss
     gamma: float = 1.0  # KL to the frozen original on plain text
     alignment_reduction: Literal["sum", "mean"] = "sum"  # the paper's code sums layer terms; its text writes a mean
-    layer_map: Literal["paper", "spread"] = "paper"  # model block m_i ↔ compiled layer i
+    layer_map: str = "paper"  # model block m_i ↔ compiled layer i: 'paper', 'spread' or blocks like '0,7,14,21'
     roll_at: str = "after_last"  # 'after_last' = blocks.{m_k}.hook_resid_post (the paper's code), or a hook name
     supervise_end: bool = False  # also train the end-of-text token after the answer (the paper: answer tokens only)
     roll_after: int = 0  # steps without the roll first, so the map can find the answer subspace before it is enforced
@@ -50,11 +50,15 @@ class InjectionConfig:
     def __post_init__(self) -> None:
         if self.method not in ("ti", "ft"):
             raise WorkbenchError(f"unknown method {self.method!r}; use 'ti' (tracr-injection) or 'ft' (FT+KL)")
-        choices = {"alignment_reduction": ("sum", "mean"), "layer_map": ("paper", "spread"),
+        choices = {"alignment_reduction": ("sum", "mean"),
                    "lr_schedule": ("constant", "cosine"), "prompts": ("fresh", "pool")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise WorkbenchError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.layer_map not in ("paper", "spread") and not all(
+                part.strip().isdigit() for part in self.layer_map.split(",")):
+            raise WorkbenchError(f"layer_map must be 'paper', 'spread' or model blocks like '0,7,14,21', "
+                                 f"got {self.layer_map!r}")
         for name in ("steps", "task_batch", "text_batch", "text_tokens", "checkpoint_every", "eval_prompts",
                      "train_pool", "tiny_layers"):
             if getattr(self, name) < 1:
