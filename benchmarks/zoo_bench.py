@@ -1,6 +1,8 @@
 """Zoo generation throughput: programs/s per core, accepted / rejected shares, 1 vs 2 Ray workers.
 
     python benchmarks/zoo_bench.py [--n 24] [--shard-size 12] [--workers 1,2] [--seed 0]
+    python benchmarks/zoo_bench.py --zoo runs/zoo-50k [--workers 2]
+
 
 Each run generates the same zoo (thesis settings: 15 raw ops, ≥ 7 kept, vocab 1..10, numeric
 50 %, max_seq_len 10; faithfulness on 16 inputs, 5 s timeout, ≤ 40 weight tokens) in a fresh
@@ -16,22 +18,30 @@ folder on a fresh local Ray with ``workers`` CPUs, and records:
 - the speed-up of each worker count over the first.
 
 Appends nothing: rewrites benchmarks/results/zoo.csv.
+
+``--zoo DIR`` instead records a real zoo made by ``workbench zoo generate`` (resumed or not) in
+benchmarks/results/zoo_full.csv: its programs and shares from ``summary.json``, and its wall time
+from the shards' own completion times (``workbench.decompile.zoo.generation_time``: pauses longer
+than ``--pause`` seconds, a killed run before its resume, left out and counted as stretches).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from workbench.decompile.zoo import ALL_REASONS, ZooConfig, completed_shards, generate_zoo
+from workbench.decompile.zoo import ALL_REASONS, ZooConfig, completed_shards, generate_zoo, generation_time
 
 RESULTS = Path(__file__).parent / "results" / "zoo.csv"
+FULL = RESULTS.with_name("zoo_full.csv")
 
 
 def run(workers: int, n: int, config: ZooConfig) -> dict:
@@ -65,13 +75,44 @@ def run(workers: int, n: int, config: ZooConfig) -> dict:
     return row
 
 
+def record_zoo(zoo: Path, workers: int, pause: float) -> dict:
+    """The row of ``--zoo``: what ``generate_zoo`` wrote, timed by its shards' completion times."""
+    summary = json.loads((zoo / "summary.json").read_text())
+    shards = completed_shards(zoo).values()
+    seconds, stretches = generation_time(zoo, pause)
+    attempted = sum(s["attempted"] for s in shards)
+    return {"programs": summary["programs"], "attempted_for_zoo": summary["attempted"],
+            "accepted_share": round(summary["accepted"] / summary["attempted"], 3),
+            "duplicates": summary["duplicates"], "shards_run": len(shards), "attempted_all_shards": attempted,
+            "workers": workers, "stretches": stretches, "wall_hours": round(seconds / 3600, 3),
+            "programs_per_wall_s": round(summary["programs"] / seconds, 2),
+            "attempts_per_wall_s": round(attempted / seconds, 2),
+            "attempts_per_cpu_s": round(attempted / sum(s["cpu_seconds"] for s in shards), 2),
+            **{f"{reason}_share": round(summary["rejected"][reason] / summary["attempted"], 3)
+               for reason in ALL_REASONS},
+            "cpus_on_machine": os.cpu_count(), "zoo": str(zoo)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=24, help="zoo size (unique faithful programs)")
     parser.add_argument("--shard-size", type=int, default=12)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--zoo", type=Path, help="record this finished zoo instead (zoo_full.csv)")
+    parser.add_argument("--pause", type=float, default=300.0,
+                        help="with --zoo: seconds between two shard completions that count as a pause")
     args = parser.parse_args()
+    if args.zoo is not None:
+        if not (args.zoo / "summary.json").exists():
+            print(f"error: {args.zoo} holds no finished zoo (no summary.json); make it with "
+                  "`workbench zoo generate --out DIR`", file=sys.stderr)
+            raise SystemExit(2)
+        row = pd.DataFrame([record_zoo(args.zoo, int(args.workers.split(",")[-1]), args.pause)])
+        row.to_csv(FULL, index=False)
+        print(row.T.to_string(header=False))
+        print(f"written: {FULL}")
+        return
     config = ZooConfig(seed=args.seed, shard_size=args.shard_size)
     rows = []
     for workers in [int(w) for w in args.workers.split(",")]:

@@ -330,13 +330,16 @@ def _zoo_show(args: argparse.Namespace) -> None:
     from collections import Counter
 
     from workbench.decompile.encoding import decode
-    from workbench.decompile.zoo import grid_of_row, load_zoo, program_of_row, zoo_figure
+    from workbench.decompile.zoo import generation_time, grid_of_row, load_zoo, program_of_row, zoo_figure
 
     _at_least(0, examples=args.examples)
     frame = load_zoo(args.dir, columns=["tokens", "program", "n_layers", "n_weight_tokens"])
     summary_path = Path(args.dir) / "summary.json"
     if summary_path.exists():
         _print_zoo_counts(json.loads(summary_path.read_text()))
+        seconds, stretches = generation_time(args.dir)
+        print(f"made in   {seconds / 3600:.2f} h = {seconds / 60:.1f} min of wall time ({stretches} stretch{'es' if stretches > 1 else ''}; "
+              "from the shards' completion times, pauses over 5 min left out)")
     else:
         print(f"programs  {len(frame)}")
     if len(frame):

@@ -18,6 +18,7 @@ from workbench.decompile.zoo import (
     ZooConfig,
     completed_shards,
     generate_zoo,
+    generation_time,
     grid_of_row,
     load_zoo,
     program_of_row,
@@ -104,6 +105,29 @@ def test_duplicates_are_dropped_globally_keeping_the_lowest_index(tmp_path):
     for row in sorted(rows, key=lambda r: r["index"]):
         first.setdefault(row["id"], row["index"])
     assert all(first[i] == k for i, k in zip(frame["id"], frame["index"]))
+
+
+def test_generation_time_leaves_out_the_pauses_between_resumes(zoo, tmp_path):
+    import shutil
+
+    out = tmp_path / "timed"
+    shutil.copytree(zoo[0], out)
+    for extra in (7, 8):  # more shards than the fixture made, so the small gaps add up
+        shutil.copy(shard_path(out, 0, "parquet"), shard_path(out, extra, "parquet"))
+        stats = {**json.loads(shard_path(out, 0, "json").read_text()), "shard": extra}
+        shard_path(out, extra, "json").write_text(json.dumps(stats))
+    shards = sorted(completed_shards(out))
+    assert len(shards) >= 4
+    # completions at 0, 10, 20, ... s, and a 1,000 s pause (a killed run) before the last shard
+    finished = [1_000_000.0 + 10 * i for i in range(len(shards) - 1)] + [1_000_000.0 + 10 * (len(shards) - 2) + 1000]
+    for shard, when in zip(shards, finished):
+        os.utime(shard_path(out, shard, "json"), (when, when))
+    median = sorted(s["seconds"] for s in completed_shards(out).values())
+    median = (median[(len(median) - 1) // 2] + median[len(median) // 2]) / 2
+    seconds, stretches = generation_time(out, pause=300)
+    assert stretches == 2
+    assert seconds == pytest.approx(10 * (len(shards) - 2) + 2 * median)
+    assert generation_time(out, pause=2000) == (pytest.approx(10 * (len(shards) - 2) + 1000 + median), 1)
 
 
 def test_resuming_with_other_settings_is_refused(zoo):

@@ -205,6 +205,23 @@ def completed_shards(out: Path) -> dict[int, dict]:
     return found
 
 
+def generation_time(out: Path | str, pause: float = 300.0) -> tuple[float, int]:
+    """Wall seconds a zoo took to make, and in how many stretches, from its shards' completion times.
+
+    A pause longer than ``pause`` seconds between two completions (a killed run before its resume)
+    is left out; each stretch's first shards started one median shard before they finished. The
+    files' modification times are the clock, so this holds where the zoo was made.
+    """
+    shards = completed_shards(Path(out))
+    if not shards:
+        return 0.0, 0
+    finished = sorted(shard_path(Path(out), s, "json").stat().st_mtime for s in shards)
+    gaps = [b - a for a, b in zip(finished, finished[1:])]
+    stretches = 1 + sum(gap > pause for gap in gaps)
+    median_shard = float(np.median([s["seconds"] for s in shards.values()]))
+    return sum(gap for gap in gaps if gap <= pause) + stretches * median_shard, stretches
+
+
 def _read_ids(out: Path, shards) -> list[tuple[int, str, int, int]]:
     import pyarrow.parquet as pq
 
