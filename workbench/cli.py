@@ -371,7 +371,7 @@ def _decompile_train(args: argparse.Namespace) -> None:
 
     _at_least(1, steps=args.steps, batch_size=args.batch_size, layers=args.layers, d_model=args.d_model,
               heads=args.heads, eval_programs=args.eval_programs, checkpoint_every=args.checkpoint_every)
-    _at_least(0, warmup_steps=args.warmup_steps, eval_every=args.eval_every)
+    _at_least(0, warmup_steps=args.warmup_steps, eval_every=args.eval_every, train_programs=args.train_programs)
     for name in ("lr", "weight_decay", "grad_clip", "noise", "dropout", "input_dropout"):
         value = getattr(args, name)
         if not math.isfinite(value) or value < 0:
@@ -384,7 +384,8 @@ def _decompile_train(args: argparse.Namespace) -> None:
     config = TrainConfig(model=model, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                          weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
                          noise=args.noise, seed=args.seed, eval_every=args.eval_every,
-                         eval_programs=args.eval_programs, checkpoint_every=args.checkpoint_every)
+                         eval_programs=args.eval_programs, checkpoint_every=args.checkpoint_every,
+                         train_programs=args.train_programs)
     result = train(config, args.zoo, args.out, resume=args.resume)
     print(f"trained the meta-model {result['step']} steps; run folder {args.out} "
           f"(score it with `workbench decompile eval {args.out} --split test`)")
@@ -679,6 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, default=250, help="steps between validation checks (0: none)")
     t.add_argument("--eval-programs", type=int, default=256, help="validation programs per check")
     t.add_argument("--checkpoint-every", type=int, default=250)
+    t.add_argument("--train-programs", type=int, default=0,
+                   help="train on the first N programs of the train split (a learning curve over zoo size; 0: all)")
     t.set_defaults(run=_decompile_train)
     e = decompile.add_parser("eval", help="score a run on a split: token accuracy (thesis), non-fixed accuracy, "
                              "baseline, functional accuracy")

@@ -121,6 +121,27 @@ def test_a_run_is_not_resumed_with_other_settings(small_zoo, trained):
         train(_config(), small_zoo, trained, progress=False)
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_with_its_default(small_zoo, tmp_path):
+    run = tmp_path / "run"
+    train(_config(steps=12), small_zoo, run, progress=False, stop_after=10)
+    saved = json.loads((run / "config.json").read_text())
+    del saved["train"]["train_programs"]  # as a run made before the setting was added
+    (run / "config.json").write_text(json.dumps(saved))
+    assert train(_config(steps=12), small_zoo, run, resume=True, progress=False)["step"] == 12
+    with pytest.raises(WorkbenchError, match="train_programs"):
+        train(_config(steps=12, train_programs=8), small_zoo, run, resume=True, progress=False)
+
+
+def test_train_programs_takes_the_first_programs_of_the_train_split(small_zoo, tmp_path):
+    run = tmp_path / "run"
+    train(_config(steps=2, train_programs=8), small_zoo, run, progress=False)
+    vocabulary = json.loads((run / "vocabulary.json").read_text())
+    first_eight = load_examples(small_zoo, "train", TINY.max_weight_tokens, limit=8)
+    everything = load_examples(small_zoo, "train", TINY.max_weight_tokens)
+    assert GridVocabulary.from_grids(everything.grids).to_json() != GridVocabulary.from_grids(first_eight.grids).to_json()
+    assert vocabulary == GridVocabulary.from_grids(first_eight.grids).to_json()
+
+
 def test_evaluation_matches_the_metrics_computed_here(trained, small_zoo):
     summary = evaluate_run(trained, "train", functional=True, n_inputs=4)
     model, vocabulary, saved = load_trained(trained)

@@ -60,6 +60,7 @@ class TrainConfig:
     eval_every: int = 250
     eval_programs: int = 256
     checkpoint_every: int = 250
+    train_programs: int = 0  # the first N programs of the train split (a learning curve over zoo size); 0 = all
 
     def __post_init__(self):
         checks = [("steps", self.steps >= 1, "at least 1"), ("batch_size", self.batch_size >= 1, "at least 1"),
@@ -70,7 +71,8 @@ class TrainConfig:
                   ("noise", self.noise >= 0 and math.isfinite(self.noise), "0 or more"),
                   ("eval_every", self.eval_every >= 0, "0 (never) or more"),
                   ("eval_programs", self.eval_programs >= 1, "at least 1"),
-                  ("checkpoint_every", self.checkpoint_every >= 1, "at least 1")]
+                  ("checkpoint_every", self.checkpoint_every >= 1, "at least 1"),
+                  ("train_programs", self.train_programs >= 0, "0 (all) or more")]
         check_settings("training", self, checks)
 
     def to_json(self) -> dict:
@@ -116,7 +118,8 @@ def _check_run_dir(run_dir: Path, saved_config: dict, resume: bool) -> None:
     except json.JSONDecodeError as error:
         raise WorkbenchError(f"{path} is not a run config ({error}); choose another --out") from None
     free = {"checkpoint_every", "eval_every", "eval_programs"}  # none of them changes a weight
-    ours, theirs = saved_config["train"], existing.get("train", {})
+    # a setting added after the run was made holds its default there
+    ours, theirs = saved_config["train"], {**TrainConfig().to_json(), **existing.get("train", {})}
     differing = sorted(k for k in ours if k not in free and theirs.get(k) != ours[k])
     if Path(existing.get("zoo", "")).resolve() != Path(saved_config["zoo"]).resolve():
         differing.append("zoo")
@@ -195,7 +198,7 @@ def train(config: TrainConfig, zoo: Path | str, run_dir: Path | str, resume: boo
     saved = {"zoo": str(zoo.resolve()), "train": config.to_json()}
     if rank == 0:
         _check_run_dir(run_dir, saved, resume)
-    train_set = load_examples(zoo, "train", config.model.max_weight_tokens)
+    train_set = load_examples(zoo, "train", config.model.max_weight_tokens, limit=config.train_programs or None)
     if len(train_set) < config.batch_size:
         raise WorkbenchError(f"the zoo's train split has {len(train_set)} programs, fewer than --batch-size "
                              f"{config.batch_size}; generate a larger zoo or lower the batch size")
