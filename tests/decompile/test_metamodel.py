@@ -13,6 +13,7 @@ from workbench.decompile.metamodel import PAD, UNKNOWN, GridVocabulary, MetaMode
 from workbench.decompile.metrics import MajorityBaseline, token_accuracy
 from workbench.decompile.train import TrainConfig, batch_indices, load_trained, predict, train
 from workbench.decompile.weights import BLOCK
+from workbench.decompile.zoo import load_zoo
 from workbench.errors import WorkbenchError
 
 TINY = MetaModelConfig(n_layers=1, d_model=32, n_heads=2, dropout=0.0)
@@ -188,6 +189,17 @@ def test_show_names_the_programs_it_knows(trained, capsys):
     assert code == 2 and "make_sort_unique" in captured.err
     code, captured = _cli(["decompile", str(trained), "--program", "zoo:x"], capsys)
     assert code == 2 and "zoo:INDEX" in captured.err
+    code, captured = _cli(["decompile", str(trained), "--program", "zoo:999999"], capsys)
+    assert code == 2 and "no program with index 999999" in captured.err
+
+
+def test_show_decompiles_a_zoo_program_by_index(trained, small_zoo, capsys):
+    test_program = load_zoo(small_zoo, split="test").iloc[0]
+    code, captured = _cli(["decompile", str(trained), "--program", f"zoo:{test_program['index']}", "--n-inputs", "4"],
+                          capsys)
+    assert code == 0, captured.err
+    assert f"zoo program {test_program['index']} (test split)" in captured.out
+    assert " ".join(list(test_program["tokens"])[5:10]) in captured.out  # the true first line, token by token
 
 
 def test_show_prints_true_and_predicted_token_by_token(trained, capsys):

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from workbench.decompile.data import load_examples, weight_inputs
@@ -132,11 +133,11 @@ def named_program(name: str, zoo: str | Path) -> tuple[Program, str]:
             index = int(name[4:])
         except ValueError:
             raise WorkbenchError(f"--program {name!r}: give zoo:INDEX with an integer index, e.g. zoo:12") from None
-        frame = load_zoo(zoo, columns=["program", "split"])
-        found = frame[frame["index"] == index]
+        found = load_zoo(zoo, columns=["program", "split"], indices=[index])
         if found.empty:
+            first = pq.read_table(Path(zoo) / "index.parquet", columns=["index"]).column(0)[0].as_py()
             raise WorkbenchError(f"--program {name!r}: the zoo {zoo} has no program with index {index}; "
-                                 f"e.g. zoo:{int(frame['index'].iloc[0])}")
+                                 f"e.g. zoo:{first}")
         return program_of_row(found.iloc[0]), f"zoo program {index} ({found.iloc[0]['split']} split)"
     key = name if name.startswith("make_") else f"make_{name}"
     if key not in NAMED_PROGRAMS:

@@ -35,7 +35,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -365,8 +365,10 @@ def write_index(out: Path, n: int, config: ZooConfig, total: Counter | None = No
     return summary
 
 
-def load_zoo(out: Path | str, split: str | None = None, columns: list[str] | None = None):
-    """The zoo's programs as a pandas DataFrame (index order), optionally one split and some columns."""
+def load_zoo(out: Path | str, split: str | None = None, columns: list[str] | None = None,
+             indices: Iterable[int] | None = None):
+    """The zoo's programs as a pandas DataFrame (index order), optionally one split, some program indices
+    (only their shards are read) and some columns (the index's own: id, index, shard, n_lines, split)."""
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -379,9 +381,11 @@ def load_zoo(out: Path | str, split: str | None = None, columns: list[str] | Non
     index = pq.read_table(out / "index.parquet").to_pandas()
     if split is not None:
         index = index[index.split == split]
+    if indices is not None:
+        index = index[index["index"].isin(set(indices))]
     frames = []
     for shard, group in index.groupby("shard"):
-        cols = None if columns is None else sorted(set(columns) | {"id", "index"})
+        cols = None if columns is None else sorted((set(columns) - set(index.columns)) | {"id", "index"})
         table = pq.read_table(shard_path(out, int(shard), "parquet"), columns=cols).to_pandas()
         frames.append(table[table["index"].isin(set(group["index"]))])
     if not frames:
