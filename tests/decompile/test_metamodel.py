@@ -2,6 +2,7 @@
 evaluation against the metrics computed independently, and the command line's bad inputs."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -248,3 +249,51 @@ def test_constrained_reading_keeps_the_grammar():
         last = max(r for r, row in enumerate(grid) if row[0] != PAD) - 1
         if grid[last][0] != "Select":
             decode(grid, [0, 1, 2], 5)
+
+
+_DDP_SCRIPT = """
+import hashlib, sys, torch
+from workbench.decompile.metamodel import MetaModelConfig
+from workbench.decompile.train import TrainConfig, train
+model = MetaModelConfig(n_layers=1, d_model=32, n_heads=2, dropout=0.0, input_dropout=0.0)
+result = train(TrainConfig(model=model, steps=4, batch_size=8, lr=3e-3, warmup_steps=1, eval_every=0,
+                           checkpoint_every=4, noise=0.0), sys.argv[1], sys.argv[2], progress=False)
+digest = hashlib.sha256()
+for name, tensor in sorted(result["model"].state_dict().items()):
+    digest.update(name.encode()); digest.update(tensor.detach().numpy().tobytes())
+open(f"{sys.argv[2]}/replica{torch.distributed.get_rank()}.sha", "w").write(digest.hexdigest())
+"""
+
+
+def test_two_torchrun_processes_train_one_meta_model(small_zoo, tmp_path):
+    """Under torchrun (gloo on CPU) the replicas stay identical and land near one process trained on
+    the same global batches (each averages its own half's tokens, so close, not equal); the scale is
+    a run on other batches (another seed)."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_SCRIPT)
+    run = tmp_path / "ddp"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                             str(port), str(script), str(small_zoo), str(run)], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run / "replica0.sha").read_text() == (run / "replica1.sha").read_text()
+    assert len(_metrics(run)) == 4
+    tiny = MetaModelConfig(n_layers=1, d_model=32, n_heads=2, dropout=0.0, input_dropout=0.0)
+    settings = dict(model=tiny, steps=4, batch_size=8, lr=3e-3, warmup_steps=1, eval_every=0, checkpoint_every=4,
+                    noise=0.0)
+    train(TrainConfig(**settings), small_zoo, tmp_path / "single", progress=False)
+    train(TrainConfig(**settings, seed=1), small_zoo, tmp_path / "other", progress=False)
+    weights = {name: load_trained(tmp_path / name)[0].state_dict() for name in ("single", "other")}
+    replica = load_trained(run)[0].state_dict()
+
+    def distance(a, b):
+        return sum(float((a[k].double() - b[k].double()).pow(2).sum()) for k in a) ** 0.5
+
+    assert distance(replica, weights["single"]) < 0.5 * distance(weights["other"], weights["single"])

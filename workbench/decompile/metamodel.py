@@ -120,6 +120,9 @@ class MetaModel(nn.Module):
                          n_layer=config.n_layers, n_head=config.n_heads, resid_pdrop=config.dropout,
                          embd_pdrop=config.dropout, attn_pdrop=config.dropout, bos_token_id=None, eos_token_id=None)
         self.blocks = GPT2Model(gpt)
+        # read through inputs_embeds only, so the token embedding never gets a gradient; frozen, or
+        # torchrun's DistributedDataParallel waits for it and fails at the second step
+        self.blocks.wte.weight.requires_grad_(False)
         self.heads = nn.ModuleList(nn.Linear(config.d_model, size) for size in column_sizes)
 
     def forward(self, weights: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
