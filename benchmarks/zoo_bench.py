@@ -83,7 +83,8 @@ def record_zoo(zoo: Path, workers: int, pause: float) -> dict:
     attempted = sum(s["attempted"] for s in shards)
     return {"programs": summary["programs"], "attempted_for_zoo": summary["attempted"],
             "accepted_share": round(summary["accepted"] / summary["attempted"], 3),
-            "duplicates": summary["duplicates"], "too_short_draws": summary["rejected"]["too_short"], "shards_run": len(shards), "attempted_all_shards": attempted,
+            "duplicates": summary["duplicates"], "too_short_draws": summary["rejected"]["too_short"],
+            "shards_run": len(shards), "attempted_all_shards": attempted,
             "workers": workers, "stretches": stretches, "wall_hours": round(seconds / 3600, 3),
             "programs_per_wall_s": round(summary["programs"] / seconds, 2),
             "attempts_per_wall_s": round(attempted / seconds, 2),

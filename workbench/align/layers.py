@@ -30,18 +30,27 @@ def layer_map(compiled_layers: int, model_layers: int, kind: str = "paper") -> l
                              "use a deeper model or a shallower program")
     if kind == "paper":
         return list(range(k + 1))
-    if kind == "spread":
-        last = model_layers - 1
-        return [round(i * last / k) if k else 0 for i in range(k + 1)]
+    last = model_layers - 1
+    return [round(i * last / k) if k else 0 for i in range(k + 1)]
+
+
+def explicit_blocks(kind: str) -> list[int]:
+    """The blocks of a layer map written as blocks (``"0,7,14,21"``); one clear error for anything else.
+
+    >>> explicit_blocks("0, 7,14")
+    [0, 7, 14]
+    """
+    parts = kind.split(",")
+    if not all(part.strip().isdigit() for part in parts):
+        raise WorkbenchError(f"layer_map must be 'paper', 'spread' or model blocks like '0,7,14,21', got {kind!r} "
+                             "(not a layer map)")
+    return [int(part) for part in parts]
 
 
 def _explicit_map(kind: str, k: int, model_layers: int) -> list[int]:
     usage = (f"use 'paper', 'spread' or {k + 1} increasing model blocks separated by commas "
              f"(one per compiled layer boundary), each below {model_layers}")
-    try:
-        blocks = [int(part) for part in kind.split(",")]
-    except ValueError:
-        raise WorkbenchError(f"unknown layer map {kind!r}; {usage}") from None
+    blocks = explicit_blocks(kind)
     if len(blocks) != k + 1 or blocks[0] < 0 or blocks[-1] >= model_layers \
             or any(a >= b for a, b in zip(blocks, blocks[1:])):
         raise WorkbenchError(f"layer map {kind!r} does not fit a {k}-layer program in a {model_layers}-block model; "

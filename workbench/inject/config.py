@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
+from workbench.align.layers import explicit_blocks
 from workbench.errors import WorkbenchError
 
 
@@ -55,10 +56,8 @@ class InjectionConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise WorkbenchError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if self.layer_map not in ("paper", "spread") and not all(
-                part.strip().isdigit() for part in self.layer_map.split(",")):
-            raise WorkbenchError(f"layer_map must be 'paper', 'spread' or model blocks like '0,7,14,21', "
-                                 f"got {self.layer_map!r}")
+        if self.layer_map not in ("paper", "spread"):
+            explicit_blocks(self.layer_map)
         for name in ("steps", "task_batch", "text_batch", "text_tokens", "checkpoint_every", "eval_prompts",
                      "train_pool", "tiny_layers"):
             if getattr(self, name) < 1:
