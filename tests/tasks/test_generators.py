@@ -69,9 +69,25 @@ def test_dyck_near_miss_option_labels_balanced_lengths_bounded_and_near_misses()
 def test_dyck_suites():
     task = get_task("dyck")
     almost = task.suite("almost_balanced", 100)
-    assert all(e.label == "No" for e in almost)
+    for example in almost:  # the defining property on every prompt: one closer short of balanced
+        assert example.label == "No" and not _families_balanced(example.question)
+        assert any(_families_balanced(example.question + closer) for closer in ")]}")
     assert all(31 <= len(e.question) <= 90 for e in task.suite("triple_length", 100))
     assert all(set("<>") & set(e.question) for e in task.suite("new_family", 100))
+
+
+def _families_balanced(brackets: str) -> bool:
+    """Shuffle-dyck, written out independently: per family, no prefix closes more than it opened, and
+    every opened bracket is closed."""
+    for opener, closer in ("()", "[]", "{}"):
+        depth = 0
+        for char in brackets:
+            depth += (char == opener) - (char == closer)
+            if depth < 0:
+                return False
+        if depth:
+            return False
+    return True
 
 
 def test_count_default_is_the_papers_fair_coin_per_character():
@@ -125,7 +141,7 @@ def test_sum_bounds_and_suites():
     task = get_task("sum")
     examples = task.split("train", N)
     assert all(0 <= a <= 450 and 0 <= b <= 450 for a, b in (e.question for e in examples))
-    assert all(1000 <= a <= 9999 for a, _ in (e.question for e in task.suite("four_digits", 50)))
+    assert all(1000 <= a <= 9999 and 1000 <= b <= 9999 for a, b in (e.question for e in task.suite("four_digits", 200)))
 
 
 def test_cascading_overflow_is_every_in_range_pair_whose_carry_runs_through_every_column():
