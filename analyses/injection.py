@@ -6,7 +6,9 @@ agreement per aligned layer, perplexity change, and accuracy-vs-step curves.
 Reads every run folder ``RUNS/<preset>/<task>_<method>`` (made by ``python benchmarks/inject_bench.py``)
 → results/injection.csv, results/injection.md, results/injection_agreement.csv (TI runs: agreement per
 variable and aligned layer), results/injection_checks.csv (every held-out check of every run, unfinished
-runs included: step, accuracy, TI's decoded agreement), results/injection_curves.html. A run below 90 % strict
+runs included: step, accuracy, TI's decoded agreement), results/injection_answer_tokens.csv (every run at
+its latest checkpoint, unfinished ones included: teacher-forced accuracy of each place in the answer, so a
+run that fails its task shows which token it misses), results/injection_curves.html. A run below 90 % strict
 test accuracy is marked FAILED: it does not compute its program, so nothing decoded from it is a result.
 A run's evaluation is kept in its folder (``evaluation.json``) until its checkpoint or these settings change.
 """
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tables import RESULTS  # noqa: E402
 
 from workbench.decode import agreement  # noqa: E402
+from workbench.evaluate import answer_tokens  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import load_run, load_trained_map, task_table  # noqa: E402
 from workbench.inject import checkpoint  # noqa: E402
@@ -97,6 +100,25 @@ def cached_evaluation(run_dir: Path, n: int, lines: list[str], fresh: bool) -> d
     return row
 
 
+def answer_token_accuracy(run_dir: Path, n: int) -> pd.DataFrame:
+    """Per place in the answer (1..k, then ``end``: the token after it ends it), the teacher-forced accuracy on
+    ``n`` test prompts at the run's latest checkpoint; kept in ``RUN/answer_tokens.csv`` for that checkpoint."""
+    path = run_dir / "answer_tokens.csv"
+    step = json.loads((checkpoint.latest(run_dir) / "state.json").read_text())["step"]
+    if path.exists():
+        saved = pd.read_csv(path, dtype={"place": str})
+        if (saved.step == step).all() and (saved.prompts == n).all():
+            return saved
+    loaded, config, step = load_run(run_dir)
+    task = get_task(config.task)
+    places = answer_tokens(loaded.model, loaded.tokenizer, task, task.split("test", n))
+    table = places.groupby("place").correct.agg(tokens="size", accuracy="mean").reset_index()
+    table = table.sort_values("place", key=lambda p: p.map(lambda v: (v == "end", v.zfill(3))))
+    table = table.assign(step=step, prompts=n).round(4)
+    table.to_csv(path, index=False)
+    return table
+
+
 def held_out_checks(folders: list[Path], unfinished: list[Path]) -> pd.DataFrame:
     """Every in-loop held-out check of every run, unfinished ones included (a run abandoned short of its
     target is evidence too): run, finished, step, eval_accuracy, eval_agreement (TI)."""
@@ -120,6 +142,9 @@ def main() -> None:
     folders = sorted(p.parent for p in args.runs.glob("*/*/config.json"))
     unfinished = [f for f in folders if not finished(f, InjectionConfig.from_file(f / "config.json"))]
     checks = held_out_checks(folders, unfinished)
+    places = pd.concat([answer_token_accuracy(f, args.n).assign(run=f"{f.parent.name}/{f.name}",
+                                                                finished=f not in unfinished)
+                        for f in folders if checkpoint.latest(f) is not None], ignore_index=True)
     for folder in unfinished:
         print(f"skipping {folder}: still training (resume it with `python benchmarks/inject_bench.py`)", flush=True)
     folders = [f for f in folders if f not in unfinished]
@@ -150,6 +175,8 @@ def main() -> None:
         f"per-line perplexity on {corpus} ({args.ppl_lines} lines). Regenerate: `python analyses/injection.py`.\n\n"
         + shown.to_markdown(index=False) + "\n")
     checks.round(4).to_csv(RESULTS / "injection_checks.csv", index=False)
+    places[["run", "finished", "step", "prompts", "place", "tokens", "accuracy"]].to_csv(
+        RESULTS / "injection_answer_tokens.csv", index=False)
     if len(checks):
         curves = checks.melt(["run", "finished", "step"], ["eval_accuracy", "eval_agreement"], "check").dropna()
         figure = px.line(curves, x="step", y="value", color="run", line_dash="check", markers=True,
@@ -157,7 +184,7 @@ def main() -> None:
         figure.write_html(RESULTS / "injection_curves.html", include_plotlyjs="cdn")
     print(shown.to_string(index=False))
     print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_agreement.csv, injection_checks.csv, "
-          "injection_curves.html")
+          "injection_answer_tokens.csv, injection_curves.html")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from workbench import WorkbenchError
 from workbench.align import align
-from workbench.evaluate import answer_correct, compiled_correct, greedy, greedy_one_at_a_time, teacher_forced_correct
+from workbench.evaluate import (answer_correct, answer_tokens, compiled_correct, greedy, greedy_one_at_a_time,
+                                teacher_forced_correct)
 from workbench.evaluate.accuracy import greedy_verdicts
 from workbench.evaluate.fewshot import evaluate_benchmarks, sst2_accuracy, SST2_PROMPT
 from workbench.evaluate.perplexity import perplexity
@@ -217,3 +218,19 @@ def test_eval_command_writes_the_tables(tmp_path, capsys, monkeypatch):
     assert all(float(line.split(",")[4]) <= float(line.split(",")[5]) for line in table[1:])  # strict <= lenient
     summary = json.loads((run / "eval" / "summary.json").read_text())
     assert summary["step"] == 2 and summary["sst2"].startswith("unavailable")
+
+
+def test_answer_tokens_agree_with_the_exact_match_verdicts(tiny):
+    """Per place, against the independent verdicts: all numbered places right = lenient, and the end too =
+    strict; on a scripted model that writes " 3" then "1", every place right but the end."""
+    task = get_task("count")
+    examples = task.split("test", 24)
+    places = answer_tokens(tiny.model, tiny.tokenizer, task, examples)
+    numbered = places[places.place != "end"].groupby("example").correct.all()
+    ends = places[places.place == "end"].set_index("example").correct
+    assert numbered.tolist() == teacher_forced_correct(tiny.model, tiny.tokenizer, task, examples, strict=False)
+    assert (numbered & ends).tolist() == teacher_forced_correct(tiny.model, tiny.tokenizer, task, examples)
+    tokenizer = adapt_tokenizer(gpt2_tokenizer())
+    example = task.make("x x x y y".split())
+    scripted = answer_tokens(ScriptedLM(tokenizer, {":": " 3", " 3": "1"}), tokenizer, task, [example])
+    assert scripted[["place", "token", "correct"]].values.tolist() == [["1", " 3", True], ["end", "1", False]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import pandas as pd
 import torch
 
 from workbench.align import Alignment, align, compiled_answer, pad_id
@@ -70,6 +71,33 @@ def teacher_forced_correct(model, tokenizer, task: Task, examples: Sequence[Exam
     strict_ok, lenient_ok = teacher_forced_verdicts(model, ids, answer_mask, lengths,
                                                     continuation_ids(task, tokenizer), batch_size)
     return (strict_ok if strict else lenient_ok).tolist()
+
+
+@torch.no_grad()
+def answer_tokens(model, tokenizer, task: Task, examples: Sequence[Example], batch_size: int = 16) -> pd.DataFrame:
+    """Which answer token a model gets wrong: one row per example and place in its answer, teacher-forced.
+
+    ``place`` 1..k numbers the answer's tokens (a lone space included: SmolLM2 writes " 25" as " ", "2",
+    "5"), ``end`` is the token after the answer, right when it cannot continue it (strict exact match);
+    ``correct`` is the argmax at the position before. An example is lenient-correct iff all its numbered
+    places are, strict-correct iff its ``end`` is too (:func:`teacher_forced_correct`).
+
+    >>> # answer_tokens(...).groupby("place").correct.mean(): the accuracy of each place
+    """
+    alignments = [align(task, e, tokenizer, 10**9) for e in examples]
+    ids = right_pad([a.model_ids for a in alignments], pad_id(tokenizer))
+    device = next(model.parameters()).device
+    predicted = torch.cat([model(part.to(device)).argmax(-1).cpu() for part in ids.split(batch_size)])
+    continuing = set(continuation_ids(task, tokenizer).tolist())
+    rows = []
+    for row, a in enumerate(alignments):
+        for place, position in enumerate(range(a.n_prompt, len(a)), start=1):
+            rows.append({"example": row, "place": str(place), "token": a.model_tokens[position],
+                         "correct": int(predicted[row, position - 1]) == a.model_ids[position]})
+        after = int(predicted[row, len(a) - 1])
+        rows.append({"example": row, "place": "end", "token": tokenizer.decode([after]),
+                     "correct": after not in continuing})
+    return pd.DataFrame(rows)
 
 
 def answer_accuracy(model, tokenizer, task: Task, examples: Sequence[Example], **kwargs) -> float:
