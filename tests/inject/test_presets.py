@@ -40,3 +40,12 @@ def test_unknown_preset_or_task_names_what_exists():
         preset("huge", "count")
     with pytest.raises(WorkbenchError, match="covers count"):
         preset("tiny", "dyck-paper")
+
+
+@pytest.mark.parametrize("task", list(PRESETS["smollm2"]))
+def test_a_smollm2_preset_aligns_every_compiled_residual_below_the_last_block(task):
+    from workbench.align import layer_map
+
+    settings = preset("smollm2", task)
+    blocks = layer_map(get_task(task).compile().n_layers, 30, settings["layer_map"])  # SmolLM2-135M: 30 blocks
+    assert blocks[0] == 0 and 30 - 1 - blocks[-1] >= 8  # eight pretrained blocks above the roll

@@ -41,10 +41,16 @@ _SMOLLM2 = dict(model="smollm2-135m", supervise_end=True, task_batch=6, text_bat
                 layer_map="0,7,14,21", eval_every=50, eval_prompts=64, target_accuracy=0.95, target_agreement=0.93,
                 checkpoint_every=100, steps=1500)
 
+# Dyck (6 compiled blocks) on the same model: its seven residuals every 3-4 blocks up to block 21, again
+# eight blocks above the roll. The roll comes on at step 200 (count's at 500 came after the model had
+# learnt the answer outside the answer subspace: its units digit fell from ~75 % to 5 % and had not come
+# back 300 steps later; results/injection_answer_tokens.csv).
+_SMOLLM2_DYCK = {**_SMOLLM2, "layer_map": "0,3,7,10,14,17,21", "roll_after": 200}
+
 PRESETS: dict[str, dict[str, dict]] = {
     "tiny": _TINY_TASKS,
     "tiny-llama": {task: {**settings, "model": "tiny-llama"} for task, settings in _TINY_TASKS.items()},
-    "smollm2": {"count": _SMOLLM2},
+    "smollm2": {"count": _SMOLLM2, "dyck": _SMOLLM2_DYCK},
 }
 
 # Each preset's bar (issue 15): strict test accuracy, and for TI the decoded agreement averaged over every
