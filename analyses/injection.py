@@ -44,7 +44,7 @@ def meets_bar(row: dict) -> str:
     """"yes", or "no: " and what falls short of the preset's bar."""
     accuracy, agreement = BARS.get(row["preset"], (PASS, 0.90))
     misses = [f"test < {accuracy:.0%}"] if row["test_strict"] < accuracy else []
-    if row["method"] == "ti" and row["agreement_mean"] < agreement:
+    if row["method"] == "ti" and agreement is not None and row["agreement_mean"] < agreement:
         misses.append(f"agreement < {agreement:.0%}")
     return "no: " + ", ".join(misses) if misses else "yes"
 

@@ -69,7 +69,7 @@ def injection_runs() -> str:
                      "steps to 95 % held-out": to_target, "test strict": pct(run.test_strict), "OOD suites": ood,
                      "decoded agreement (mean; per aligned layer)": agreement,
                      "perplexity change": f"{run.ppl_change_pct:+.1f} %", "verdict": run.verdict,
-                     "preset's bar (test, agreement)": run.meets_bar})
+                     "preset's bar": run.meets_bar})
     return markdown(rows)
 
 

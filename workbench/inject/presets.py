@@ -53,10 +53,12 @@ PRESETS: dict[str, dict[str, dict]] = {
     "smollm2": {"count": _SMOLLM2, "dyck": _SMOLLM2_DYCK},
 }
 
-# Each preset's bar (issue 15): strict test accuracy, and for TI the decoded agreement averaged over every
-# variable at every aligned layer. ``benchmarks/inject_bench.py`` times runs to the accuracy, and
-# ``analyses/injection.py`` holds every evaluated run to both.
-BARS: dict[str, tuple[float, float]] = {"tiny": (0.95, 0.90), "tiny-llama": (0.95, 0.90), "smollm2": (0.90, 0.90)}
+# Each preset's bar (issue 15): strict test accuracy, and for TI on the tiny models the decoded agreement
+# averaged over every variable at every aligned layer (SmolLM2's bar is the test accuracy alone; its
+# agreement is reported beside it). ``benchmarks/inject_bench.py`` times runs to the accuracy, and
+# ``analyses/injection.py`` holds every evaluated run to its bar.
+BARS: dict[str, tuple[float, float | None]] = {"tiny": (0.95, 0.90), "tiny-llama": (0.95, 0.90),
+                                               "smollm2": (0.90, None)}
 
 
 def preset(name: str, task: str) -> dict:
