@@ -71,3 +71,14 @@ def test_written_files_and_method_summary(shift_by, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(written[0]), two_targets.reset_index(drop=True), check_dtype=False)
     text = written[1].read_text()
     assert "## Per method" in text and "- a note" in text and all(name in text for name in leaderboard.MEANINGS)
+
+
+def test_truth_check_row_names_the_inert_true_edge_of_make_reverse():
+    """analyses/truth_check.py's row for reverse under zero ablation: every scored edge cut, one true edge
+    no input needs (the BOS fallback of an always-matching selector, see tests/circuits/test_truth.py)."""
+    import truth_check
+
+    row = truth_check.check("reverse", "zero", n=96)
+    assert row["cut"] == "all" and row["edges"] == 77 and row["true_edges"] == 13 and row["inputs"] == 96
+    assert (row["inert_true_edges"], row["inert"]) == (1, "input->a3.h0.q")
+    assert (row["missed_edges"], row["missed"]) == (0, "")
