@@ -85,6 +85,17 @@ def injection_unfinished() -> str:
     return markdown(rows) if rows else "(every run under runs/presets is finished)\n"
 
 
+def answer_tokens() -> str:
+    """The SmolLM2 runs' teacher-forced accuracy per place in the answer (1..k, then its end)."""
+    places = pd.read_csv(RESULTS / "injection_answer_tokens.csv", dtype={"place": str})
+    places = places[places.run.str.startswith("smollm2/")]
+    rows = []
+    for (run, step), part in places.groupby(["run", "step"], sort=False):
+        cells = {f"place {r.place}" if r.place != "end" else "end": pct(r.accuracy) for r in part.itertuples()}
+        rows.append({"run": run, "checkpoint": f"step {step:,}", **cells})
+    return pd.DataFrame(rows).fillna("—").to_markdown(index=False) + "\n"
+
+
 def step_times() -> str:
     table = pd.read_csv(BENCH / "step.csv")
     return markdown([{"model": r.model, "prompts + text rows": f"{r.task_batch} + {r.text_batch}",
@@ -257,7 +268,8 @@ def evidence() -> str:
 
 
 BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs,
-                                         "injection-unfinished": injection_unfinished, "step-times": step_times,
+                                         "injection-unfinished": injection_unfinished,
+                                         "answer-tokens": answer_tokens, "step-times": step_times,
                                          "zoo": zoo, "decompile": decompile,
                                          "circuits-leaderboard": circuits_leaderboard, "evidence": evidence}
 
