@@ -80,9 +80,8 @@ def answer_tokens(model, tokenizer, task: Task, examples: Sequence[Example], bat
     ``place`` 1..k numbers the answer's tokens (a lone space included: SmolLM2 writes " 25" as " ", "2",
     "5"), ``end`` is the token after the answer, right when it cannot continue it (strict exact match);
     ``correct`` is the argmax at the position before. An example is lenient-correct iff all its numbered
-    places are, strict-correct iff its ``end`` is too (:func:`teacher_forced_correct`).
-
-    >>> # answer_tokens(...).groupby("place").correct.mean(): the accuracy of each place
+    places are, strict-correct iff its ``end`` is too (:func:`teacher_forced_correct`); the accuracy of
+    each place is ``groupby("place").correct.mean()``.
     """
     alignments = [align(task, e, tokenizer, 10**9) for e in examples]
     ids = right_pad([a.model_ids for a in alignments], pad_id(tokenizer))
