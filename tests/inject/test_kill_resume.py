@@ -47,8 +47,15 @@ def _train_argv(run: Path, steps: int = STEPS, resume: bool = False) -> list[str
 def _child(argv: list[str], log: str, stall_in: str | None, marker: str | None) -> None:
     """The command in a forked child; with ``stall_in``, it stops for good inside the checkpoint write
     whose staging folder name starts with it, after the first file (and says so in ``marker``)."""
-    import torch
+    import threading
 
+    import torch
+    from tqdm import tqdm
+
+    # tqdm's write lock holds a multiprocessing semaphore shared with the forking test process: a child
+    # killed inside a bar refresh would keep it taken, and every later bar (the next child's, the
+    # in-process trainer tests') would wait on it forever. Each child takes a lock of its own.
+    tqdm.set_lock(threading.RLock())
     torch.set_num_threads(1)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     handle = open(log, "a")
