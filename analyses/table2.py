@@ -18,7 +18,8 @@ if __name__ == "__main__":
             if record is None:
                 return "not run"
             table = record["table"]
-            return percent(table[table.set == suite].iloc[0][column])
+            value = percent(table[table.set == suite].iloc[0][column])
+            return value + " (unfinished run)" if "unfinished" in str(record["steps"]) else value
 
         base = find(records, task, "none")["table"]
         supported = bool(base[base.set == suite].iloc[0].compiled_supports)

@@ -16,6 +16,8 @@ from paper import METHOD_NAMES  # noqa: E402
 from workbench.evaluate.fewshot import evaluate_benchmarks  # noqa: E402
 from workbench.evaluate.perplexity import perplexity, shakespeare_lines  # noqa: E402
 from workbench.evaluate.runs import evaluate_run, task_table  # noqa: E402
+from workbench.inject.config import InjectionConfig  # noqa: E402
+from workbench.inject.trainer import finished  # noqa: E402
 from workbench.models import load_model  # noqa: E402
 from workbench.tasks import TASKS  # noqa: E402
 
@@ -58,7 +60,10 @@ def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[di
     for (method, name), run_dir in parse_runs(args.run).items():
         result = evaluate_run(run_dir, suites="all" if suites else "", n=args.n, shakespeare=args.shakespeare,
                               ppl_lines=args.ppl_lines)
-        records.append(dict(task=name, method=method, model=result["model"], steps=result["step"],
+        # a run stopped before its plan and its targets (resumable) is shown as such, never as a result
+        config = InjectionConfig.from_file(run_dir / "config.json")
+        steps = str(result["step"]) if finished(run_dir, config) else f"{result['step']} (unfinished)"
+        records.append(dict(task=name, method=method, model=result["model"], steps=steps,
                             table=result["table"], perplexity=result["perplexity"]["per_line_ppl"],
                             corpus=result["perplexity_corpus"],
                             **{b: result[b] for b in ("sst2", "mrpc", "lambada") if benchmarks}))
@@ -75,6 +80,9 @@ def percent(value) -> str:
 
 
 def write(frame: pd.DataFrame, stem: str, title: str, notes: list[str]) -> None:
+    if frame.astype(str).apply(lambda column: column.str.contains("unfinished")).any().any():
+        notes = notes + ["unfinished: the run stopped before its planned steps without reaching its targets; its "
+                         "numbers are of that checkpoint, a model that does not compute its program"]
     RESULTS.mkdir(exist_ok=True)
     frame.to_csv(RESULTS / f"{stem}.csv", index=False)
     text = f"# {title}\n\n" + frame.to_markdown(index=False) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"

@@ -1,0 +1,18 @@
+"""The paper-table scripts (analyses/table{1,2,3}.py) mark a run stopped before its plan and targets."""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "analyses"))
+
+
+def test_a_table_with_an_unfinished_run_says_what_it_is(tmp_path, monkeypatch):
+    import tables
+
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    tables.write(pd.DataFrame([{"method": "TI", "steps": "800 (unfinished)"}]), "t", "T", ["a note"])
+    assert "- unfinished: the run stopped before its planned steps" in (tmp_path / "t.md").read_text()
+    tables.write(pd.DataFrame([{"method": "TI", "steps": "1500"}]), "u", "U", ["a note"])
+    assert "unfinished" not in (tmp_path / "u.md").read_text()
