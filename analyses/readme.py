@@ -231,7 +231,7 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
         ("`benchmarks/results/decode.csv`", "`python benchmarks/decode_bench.py`",
          f"decoding a {decode.tokens}-token prompt on SmolLM2-135M: {decode.median_ms:.0f} ms"),
         ("`results/table{1,2,3}.md`",
-         "`python analyses/table1.py --run ti:dyck=runs/demo --run ft:dyck=runs/demo_ft` (2, 3 alike)",
+         "`python analyses/table1.py --runs runs/presets/smollm2` (2, 3 alike)",
          "the paper's tables on SmolLM2-135M with CPU-sized runs, paper numbers alongside"),
         ("`results/circuits_leaderboard.md`", f"`{LEADERBOARD_COMMAND}`",
          "one table of every method on every target of both tiers: edge and node AUC, MIB's CPR and CMD, spread "

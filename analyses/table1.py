@@ -1,6 +1,6 @@
 """Table 1: task accuracy and Tiny-Shakespeare perplexity — no edit, FT+KL, TI — next to the paper.
 
-    python analyses/table1.py [--model smollm2-135m] [--run ti:dyck=runs/demo ...] [--n 100]
+    python analyses/table1.py [--model smollm2-135m] [--runs runs/presets/smollm2] [--run ti:dyck=RUN ...] [--n 100]
 """
 
 from paper import TABLE3

@@ -1,6 +1,6 @@
 """Table 2: out-of-distribution suites — TI vs FT+KL (and the unedited model, the compiled program).
 
-    python analyses/table2.py [--model smollm2-135m] [--run ti:dyck=runs/demo ...] [--n 100]
+    python analyses/table2.py [--model smollm2-135m] [--runs runs/presets/smollm2] [--run ti:dyck=RUN ...] [--n 100]
 """
 
 from paper import TABLE2
@@ -28,6 +28,7 @@ if __name__ == "__main__":
                      "TI %": accuracy("ti"), "FT+KL %": accuracy("ft"), "paper TI %": paper_ti,
                      "paper FT+KL %": paper_ft})
     write(pd.DataFrame(rows), "table2", "Table 2 — out-of-distribution accuracy",
-          [f"model: {records[0]['model']}; {args.n} prompts per suite; greedy exact match",
+          [f"model: {records[0]['model']}; {args.n} prompts per suite (fewer where the suite has fewer); "
+           "strict greedy exact match (the answer, then a token that ends it)",
            "paper columns: GPT-2-large, 80k steps (seed 000 Table 2)",
            "'compiled supports' = the compiled program is expected to solve the suite (appendix D)"])

@@ -1,6 +1,6 @@
 """Table 3: accuracy, perplexity and unrelated tasks (SST-2, MRPC 2-shot; LAMBADA) per method.
 
-    python analyses/table3.py [--model smollm2-135m] [--run ti:dyck=runs/demo ...]
+    python analyses/table3.py [--model smollm2-135m] [--runs runs/presets/smollm2] [--run ti:dyck=RUN ...]
 
 SST-2, MRPC and LAMBADA need the Hugging Face hub (or local files through `workbench eval`);
 offline their cells say 'unavailable: <reason>', never a made-up number.

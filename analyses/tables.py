@@ -29,6 +29,8 @@ def arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--model", default="smollm2-135m", help="the unedited model ('no edit' rows)")
     parser.add_argument("--run", action="append", default=[], metavar="METHOD:TASK=RUN_DIR",
                         help="a training run, e.g. ti:dyck=runs/demo (repeatable); missing ones are 'not run'")
+    parser.add_argument("--runs", type=Path, metavar="DIR",
+                        help="every DIR/<task>_<method> run folder (a preset's runs, e.g. runs/presets/smollm2)")
     parser.add_argument("--n", type=int, default=100, help="prompts per split/suite")
     parser.add_argument("--ppl-lines", type=int, default=200)
     parser.add_argument("--shakespeare", help="Tiny-Shakespeare input.txt (default: offline Gutenberg plays)")
@@ -46,6 +48,16 @@ def parse_runs(specs: list[str]) -> dict[tuple[str, str], Path]:
     return runs
 
 
+def preset_runs(folder: Path | None) -> dict[tuple[str, str], Path]:
+    """The runs of one preset folder, named ``<task>_<method>`` as ``benchmarks/inject_bench.py`` makes them."""
+    if folder is None:
+        return {}
+    if not folder.is_dir():
+        raise SystemExit(f"--runs {folder}: no such folder; train a preset first (benchmarks/inject_bench.py)")
+    return {(method, task): folder / f"{task}_{method}" for task in TASKS for method in ("ti", "ft")
+            if (folder / f"{task}_{method}" / "config.json").exists()}
+
+
 def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[dict]:
     """One record per (task, method) with the task table, perplexity and benchmark results."""
     records = []
@@ -57,7 +69,7 @@ def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[di
         table = task_table(original, task, args.n, list(task.suites()) if suites else [])
         records.append(dict(task=name, method="none", model=original.name, steps=0, table=table,
                             perplexity=base_ppl["per_line_ppl"], corpus=corpus, **base_bench))
-    for (method, name), run_dir in parse_runs(args.run).items():
+    for (method, name), run_dir in {**preset_runs(args.runs), **parse_runs(args.run)}.items():
         result = evaluate_run(run_dir, suites="all" if suites else "", n=args.n, shakespeare=args.shakespeare,
                               ppl_lines=args.ppl_lines)
         # a run stopped before its plan and its targets (resumable) is shown as such, never as a result

@@ -16,3 +16,14 @@ def test_a_table_with_an_unfinished_run_says_what_it_is(tmp_path, monkeypatch):
     assert "- unfinished: the run stopped before its planned steps" in (tmp_path / "t.md").read_text()
     tables.write(pd.DataFrame([{"method": "TI", "steps": "1500"}]), "u", "U", ["a note"])
     assert "unfinished" not in (tmp_path / "u.md").read_text()
+
+
+def test_runs_of_a_preset_folder_are_found_by_name(tmp_path):
+    import tables
+
+    for name in ("dyck_ti", "count_ft", "count_ti_paper_map"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    (tmp_path / "sum_ti").mkdir()  # no config: not a run
+    assert tables.preset_runs(tmp_path) == {("ti", "dyck"): tmp_path / "dyck_ti", ("ft", "count"): tmp_path / "count_ft"}
+    assert tables.preset_runs(None) == {}
