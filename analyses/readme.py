@@ -183,8 +183,9 @@ def decompile() -> str:
             "is one grid for every program: each slot's most frequent token in the training split.\n")
 
 
-LEADERBOARD_COMMAND = ("python analyses/leaderboard.py --run runs/presets/tiny/count_ti "
-                       "--run runs/presets/tiny/dyck_ti --run runs/presets/tiny/sum_ti")
+# every injected TI run of the tiny presets (each must pass its task to get rows)
+LEADERBOARD_COMMAND = "python analyses/leaderboard.py " + " ".join(
+    f"--run runs/presets/{preset}/{task}_ti" for preset in ("tiny", "tiny-llama") for task in ("count", "dyck", "sum"))
 
 
 def circuits_leaderboard() -> str:
