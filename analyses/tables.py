@@ -37,13 +37,19 @@ def arguments(description: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _bad_input(message: str) -> None:
+    """One line on stderr and exit code 2, as the command line does for bad input."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse_runs(specs: list[str]) -> dict[tuple[str, str], Path]:
     runs = {}
     for spec in specs:
         key, _, path = spec.partition("=")
         method, _, task = key.partition(":")
         if method not in ("ti", "ft") or task not in TASKS or not path:
-            raise SystemExit(f"bad --run {spec!r}: use ti|ft:dyck|count|sum=RUN_DIR")
+            _bad_input(f"bad --run {spec!r}: use ti|ft:dyck|count|sum=RUN_DIR")
         runs[(method, task)] = Path(path)
     return runs
 
@@ -53,13 +59,14 @@ def preset_runs(folder: Path | None) -> dict[tuple[str, str], Path]:
     if folder is None:
         return {}
     if not folder.is_dir():
-        raise SystemExit(f"--runs {folder}: no such folder; train a preset first (benchmarks/inject_bench.py)")
+        _bad_input(f"--runs {folder}: no such folder; train a preset first (benchmarks/inject_bench.py)")
     return {(method, task): folder / f"{task}_{method}" for task in TASKS for method in ("ti", "ft")
             if (folder / f"{task}_{method}" / "config.json").exists()}
 
 
 def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[dict]:
     """One record per (task, method) with the task table, perplexity and benchmark results."""
+    runs = {**preset_runs(args.runs), **parse_runs(args.run)}  # bad input fails before any evaluation
     records = []
     original = load_model(args.model)
     lines, corpus = shakespeare_lines(args.shakespeare, args.ppl_lines)
@@ -69,7 +76,7 @@ def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[di
         table = task_table(original, task, args.n, list(task.suites()) if suites else [])
         records.append(dict(task=name, method="none", model=original.name, steps=0, table=table,
                             perplexity=base_ppl["per_line_ppl"], corpus=corpus, **base_bench))
-    for (method, name), run_dir in {**preset_runs(args.runs), **parse_runs(args.run)}.items():
+    for (method, name), run_dir in runs.items():
         result = evaluate_run(run_dir, suites="all" if suites else "", n=args.n, shakespeare=args.shakespeare,
                               ppl_lines=args.ppl_lines)
         # a run stopped before its plan and its targets (resumable) is shown as such, never as a result

@@ -27,3 +27,14 @@ def test_runs_of_a_preset_folder_are_found_by_name(tmp_path):
     (tmp_path / "sum_ti").mkdir()  # no config: not a run
     assert tables.preset_runs(tmp_path) == {("ti", "dyck"): tmp_path / "dyck_ti", ("ft", "count"): tmp_path / "count_ft"}
     assert tables.preset_runs(None) == {}
+
+
+def test_bad_run_arguments_exit_2_with_one_line(tmp_path, capsys):
+    import pytest
+    import tables
+
+    for call in (lambda: tables.parse_runs(["ti:dyck"]), lambda: tables.preset_runs(tmp_path / "missing")):
+        with pytest.raises(SystemExit) as exit_:
+            call()
+        assert exit_.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
