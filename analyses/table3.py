@@ -26,7 +26,8 @@ if __name__ == "__main__":
                             "perplexity": f"{r['perplexity']:.1f}",
                             **{b: percent(r[b]) for b in ("sst2", "mrpc", "lambada")}})
             else:
-                row.update({"model": "not run"})
+                row.update({"model": "not run", "steps": "", "accuracy %": "not run", "perplexity": "not run",
+                            **{b: "" for b in ("sst2", "mrpc", "lambada")}})
             row.update({f"paper {k}": v for k, v in paper.items()})
             rows.append(row)
     write(pd.DataFrame(rows), "table3", "Table 3 — task accuracy, perplexity and unrelated tasks",
