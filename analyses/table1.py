@@ -4,7 +4,7 @@
 """
 
 from paper import TABLE3
-from tables import arguments, collect, find, method_name, percent, write
+from tables import arguments, collect, find, method_name, percent, unfinished_notes, write
 
 import pandas as pd
 
@@ -34,4 +34,5 @@ if __name__ == "__main__":
            "lenient: the answer tokens only (' 31' passes for 3)",
            f"perplexity: mean per-line perplexity on {corpus}",
            "paper columns: GPT-2-large after 80k steps (seed 000 Tables 1/3; perplexity on Tiny-Shakespeare)",
-           "'compiled program' is the compiled RASP program on the same prompts (its upper bound)"])
+           "'compiled program' is the compiled RASP program on the same prompts (its upper bound)"]
+          + unfinished_notes(records))

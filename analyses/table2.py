@@ -4,7 +4,7 @@
 """
 
 from paper import TABLE2
-from tables import arguments, collect, find, percent, write
+from tables import arguments, collect, find, percent, unfinished_notes, write
 
 import pandas as pd
 
@@ -19,7 +19,7 @@ if __name__ == "__main__":
                 return "not run"
             table = record["table"]
             value = percent(table[table.set == suite].iloc[0][column])
-            return value + " (unfinished run)" if "unfinished" in str(record["steps"]) else value
+            return value if record["finished"] else value + " (unfinished run)"
 
         base = find(records, task, "none")["table"]
         supported = bool(base[base.set == suite].iloc[0].compiled_supports)
@@ -31,4 +31,5 @@ if __name__ == "__main__":
           [f"model: {records[0]['model']}; {args.n} prompts per suite (fewer where the suite has fewer); "
            "strict greedy exact match (the answer, then a token that ends it)",
            "paper columns: GPT-2-large, 80k steps (seed 000 Table 2)",
-           "'compiled supports' = the compiled program is expected to solve the suite (appendix D)"])
+           "'compiled supports' = the compiled program is expected to solve the suite (appendix D)"]
+          + unfinished_notes(records))

@@ -7,7 +7,7 @@ offline their cells say 'unavailable: <reason>', never a made-up number.
 """
 
 from paper import COLUMNS3, TABLE3
-from tables import arguments, collect, find, method_name, percent, write
+from tables import arguments, collect, find, method_name, percent, unfinished_notes, write
 
 import pandas as pd
 
@@ -33,4 +33,4 @@ if __name__ == "__main__":
     write(pd.DataFrame(rows), "table3", "Table 3 — task accuracy, perplexity and unrelated tasks",
           [f"perplexity corpus: {records[0]['corpus']}",
            "paper columns: GPT-2-large (seed 000 Table 3); SST-2/MRPC 2-shot by label-token logits, LAMBADA "
-           "last-word greedy accuracy"])
+           "last-word greedy accuracy"] + unfinished_notes(records))

@@ -39,7 +39,7 @@ def arguments(description: str) -> argparse.Namespace:
 
 def _bad_input(message: str) -> None:
     """One line on stderr and exit code 2, as the command line does for bad input."""
-    print(message, file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -74,15 +74,15 @@ def collect(args: argparse.Namespace, suites: bool, benchmarks: bool) -> list[di
     base_bench = evaluate_benchmarks(original.model, original.tokenizer, {}) if benchmarks else {}
     for name, task in TASKS.items():
         table = task_table(original, task, args.n, list(task.suites()) if suites else [])
-        records.append(dict(task=name, method="none", model=original.name, steps=0, table=table,
+        records.append(dict(task=name, method="none", model=original.name, finished=True, steps=0, table=table,
                             perplexity=base_ppl["per_line_ppl"], corpus=corpus, **base_bench))
     for (method, name), run_dir in runs.items():
         result = evaluate_run(run_dir, suites="all" if suites else "", n=args.n, shakespeare=args.shakespeare,
                               ppl_lines=args.ppl_lines)
         # a run stopped before its plan and its targets (resumable) is shown as such, never as a result
-        config = InjectionConfig.from_file(run_dir / "config.json")
-        steps = str(result["step"]) if finished(run_dir, config) else f"{result['step']} (unfinished)"
-        records.append(dict(task=name, method=method, model=result["model"], steps=steps,
+        done = finished(run_dir, InjectionConfig.from_file(run_dir / "config.json"))
+        records.append(dict(task=name, method=method, model=result["model"], finished=done,
+                            steps=str(result["step"]) if done else f"{result['step']} (unfinished)",
                             table=result["table"], perplexity=result["perplexity"]["per_line_ppl"],
                             corpus=result["perplexity_corpus"],
                             **{b: result[b] for b in ("sst2", "mrpc", "lambada") if benchmarks}))
@@ -98,10 +98,15 @@ def percent(value) -> str:
     return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
 
 
+def unfinished_notes(records: list[dict]) -> list[str]:
+    """The note a table needs when one of its runs is unfinished (none otherwise)."""
+    if all(r["finished"] for r in records):
+        return []
+    return ["unfinished: the run stopped before its planned steps without reaching its targets; its numbers are "
+            "of that checkpoint, a model that does not compute its program"]
+
+
 def write(frame: pd.DataFrame, stem: str, title: str, notes: list[str]) -> None:
-    if frame.astype(str).apply(lambda column: column.str.contains("unfinished")).any().any():
-        notes = notes + ["unfinished: the run stopped before its planned steps without reaching its targets; its "
-                         "numbers are of that checkpoint, a model that does not compute its program"]
     RESULTS.mkdir(exist_ok=True)
     frame.to_csv(RESULTS / f"{stem}.csv", index=False)
     text = f"# {title}\n\n" + frame.to_markdown(index=False) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"

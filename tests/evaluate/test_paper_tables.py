@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "analyses"))
 
@@ -12,9 +13,12 @@ def test_a_table_with_an_unfinished_run_says_what_it_is(tmp_path, monkeypatch):
     import tables
 
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
-    tables.write(pd.DataFrame([{"method": "TI", "steps": "800 (unfinished)"}]), "t", "T", ["a note"])
+    original = {"finished": True, "steps": 0}
+    unfinished = [original, {"finished": False, "steps": "800 (unfinished)"}]
+    tables.write(pd.DataFrame(unfinished), "t", "T", ["a note"] + tables.unfinished_notes(unfinished))
     assert "- unfinished: the run stopped before its planned steps" in (tmp_path / "t.md").read_text()
-    tables.write(pd.DataFrame([{"method": "TI", "steps": "1500"}]), "u", "U", ["a note"])
+    done = [original, {"finished": True, "steps": "1500"}]
+    tables.write(pd.DataFrame(done), "u", "U", ["a note"] + tables.unfinished_notes(done))
     assert "unfinished" not in (tmp_path / "u.md").read_text()
 
 
@@ -30,7 +34,6 @@ def test_runs_of_a_preset_folder_are_found_by_name(tmp_path):
 
 
 def test_bad_run_arguments_exit_2_with_one_line(tmp_path, capsys):
-    import pytest
     import tables
 
     for call in (lambda: tables.parse_runs(["ti:dyck"]), lambda: tables.preset_runs(tmp_path / "missing")):
