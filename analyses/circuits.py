@@ -8,11 +8,12 @@ Writes results/circuits_tier{1,2}.csv and .md, and one ROC figure per target com
 ``analyses/leaderboard.py`` runs both tiers through :func:`tier_table` and lays the same rows out
 as one leaderboard.
 
-Each target's rows are kept in ``runs/circuits_rows/`` and reused only when everything that made
-them is the same: the circuits code (``workbench/circuits/*.py``, by content hash), the target
-(for a run, its checkpoint), the methods, resamples, inputs, ablation and ACDC sweep. So a killed
-run redoes only the targets it had not finished, and rows of another code version are never
-reused or merged in.
+Each target's rows are kept in ``results/circuits_rows/`` (committed: a run's rows outlive its
+weights, which are not) and reused only when everything that made them is the same: the circuits
+code (``workbench/circuits/*.py``, by content hash), the target (for a run, its checkpoint; a run
+whose folder is not on this machine is taken as the one its rows were made on), the methods,
+resamples, inputs, ablation and ACDC sweep. So a killed run redoes only the targets it had not
+finished, and rows of another code version are never reused or merged in.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from workbench.plots import write_figure
 from workbench.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS = ROOT / "runs" / "circuits_rows"
+ROWS = ROOT / "results" / "circuits_rows"
 TASK_PROGRAMS = ["dyck", "count", "sum"]
 # every tracr library program; the one named like a task is addressed as tracr names it (make_count)
 TIER1 = TASK_PROGRAMS + [f"make_{p}" if p in TASKS else p for p in LIB_PROGRAMS]
@@ -113,12 +115,20 @@ def target_rows(tier: int, spec: str, ablation: str, methods: str = METHODS, res
         cached = pd.read_csv(cache, dtype={"code": str, "spec": str, "checkpoint": str}, keep_default_na=False,
                              na_values=[""])
         cached["checkpoint"] = cached["checkpoint"].fillna("")
+        stored = cached[KEY].iloc[0].to_dict()
         wanted = _key(tier, spec, int(cached.edges.iloc[0]), ablation, methods, resamples, n, large_resamples)
-        if cached[KEY].iloc[0].to_dict() == wanted:
-            print(f"{cached.target.iloc[0]}: rows reused from {cache}", flush=True)
+        elsewhere = tier == 2 and not Path(spec).is_dir()
+        if elsewhere:
+            wanted["checkpoint"] = stored["checkpoint"]
+        if stored == wanted:
+            print(f"{cached.target.iloc[0]}: rows reused from {cache}"
+                  + (" (the run is not on this machine)" if elsewhere else ""), flush=True)
             return cached, None
     if not compute:
         return None, f"{spec}: not computed yet (no stored rows for this code and these settings)"
+    if tier == 2 and not Path(spec).is_dir():
+        return None, (f"{spec}: not computed yet (no stored rows, and the run is not on this machine: train it with "
+                      "`python benchmarks/inject_bench.py`)")
     quality = run_quality(spec) if tier == 2 else None
     if quality is not None and quality[0] < PASS:
         return None, (f"{spec}: not published — {quality[0]:.1%} strict test accuracy (< {PASS:.0%}): the model "
@@ -204,6 +214,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.tier == 2 and not args.run:
         raise SystemExit("--tier 2 needs at least one --run RUN_DIR (a TI run)")
+    unknown = [run for run in args.run if not Path(run).is_dir() and not (ROWS / f"tier2_{_slug(run)}.csv").exists()]
+    if unknown:
+        print(f"error: no run folder and no stored rows for --run {unknown[0]}: train it with "
+              "`python benchmarks/inject_bench.py` or give an existing TI run folder", file=sys.stderr)
+        raise SystemExit(2)
     ablation = args.ablation or ("zero" if args.tier == 1 else "resample")
     specs = args.programs.split(",") if args.tier == 1 else args.run
     table, notes = tier_table(args.tier, specs, ablation, args.methods, args.resamples, args.n, args.large_resamples)

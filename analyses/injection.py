@@ -10,7 +10,8 @@ runs included: step, accuracy, TI's decoded agreement), results/injection_answer
 its latest checkpoint, unfinished ones included: teacher-forced accuracy of each place in the answer, so a
 run that fails its task shows which token it misses), results/injection_curves.html. A run below 90 % strict
 test accuracy is marked FAILED: it does not compute its program, so nothing decoded from it is a result.
-A run's evaluation is kept in its folder (``evaluation.json``) until its checkpoint or these settings change.
+A run's evaluation is kept in its folder (``evaluation.json``) until its checkpoint or these settings change;
+the rows of a run whose folder is absent (trained before this checkout) are kept from the files as they were.
 """
 
 from __future__ import annotations
@@ -132,6 +133,22 @@ def held_out_checks(folders: list[Path], unfinished: list[Path]) -> pd.DataFrame
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
+def with_absent_runs(name: str, table: pd.DataFrame, runs: Path, run_of) -> pd.DataFrame:
+    """``table`` plus the rows already in ``results/NAME`` of runs whose folder is not under ``runs`` (trained on
+    another machine, or before this checkout): re-running the analysis on one new run keeps the others' evidence.
+    ``run_of(frame)`` names each row's run folder, ``<preset>/<task>_<method>``."""
+    path = RESULTS / name
+    if not path.exists():
+        return table
+    previous = pd.read_csv(path, dtype={"place": str})
+    absent = previous[[not (runs / folder).is_dir() for folder in run_of(previous)]]
+    return pd.concat([table, absent], ignore_index=True) if len(absent) else table
+
+
+def run_name(frame: pd.DataFrame) -> pd.Series:
+    return frame["preset"] + "/" + frame["task"] + "_" + frame["method"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=Path, default=Path("runs/presets"))
@@ -159,10 +176,15 @@ def main() -> None:
     per_variable = [row.pop("per_variable").rename_axis("variable").reset_index()
                     .assign(preset=row["preset"], task=row["task"], model=row["model"])
                     for row in rows if "per_variable" in row]
-    table = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
-    if per_variable:
-        pd.concat(per_variable).round(4).to_csv(RESULTS / "injection_agreement.csv", index=False)
+    per_variable = with_absent_runs("injection_agreement.csv", pd.concat(per_variable) if per_variable else pd.DataFrame(),
+                                    args.runs, lambda frame: run_name(frame.assign(method="ti")))
+    if len(per_variable):
+        per_variable.round(4).to_csv(RESULTS / "injection_agreement.csv", index=False)
+    key = ["preset", "task", "method"]
+    table = with_absent_runs("injection.csv", pd.DataFrame(rows), args.runs, run_name).sort_values(key)
+    checks = with_absent_runs("injection_checks.csv", checks, args.runs, lambda frame: frame["run"])
+    places = with_absent_runs("injection_answer_tokens.csv", places, args.runs, lambda frame: frame["run"])
     table.to_csv(RESULTS / "injection.csv", index=False)
     shown = table.copy()
     for column in [c for c in shown if c.startswith(("test_", "compiled_", "ood_", "agreement_"))]:
@@ -172,7 +194,8 @@ def main() -> None:
         f"Accuracy: strict greedy exact match in % ({args.n} prompts per set; lenient = answer tokens only); "
         "agreement: share of (prompt, position) where the variable decoded through the map equals the compiled "
         f"program's, in %, per aligned layer and averaged over every variable at every layer; perplexity: mean "
-        f"per-line perplexity on {corpus} ({args.ppl_lines} lines). Regenerate: `python analyses/injection.py`.\n\n"
+        f"per-line perplexity on {corpus} ({args.ppl_lines} lines). Rows of runs not on the machine that ran "
+        "the analysis keep their earlier evaluation. Regenerate: `python analyses/injection.py`.\n\n"
         + shown.to_markdown(index=False) + "\n")
     checks.round(4).to_csv(RESULTS / "injection_checks.csv", index=False)
     places[["run", "finished", "step", "prompts", "place", "tokens", "accuracy"]].to_csv(

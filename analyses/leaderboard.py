@@ -6,7 +6,7 @@
 Runs both tiers through ``analyses/circuits.py`` (tier 1: the 3 task programs and the 15 tracr
 library programs; tier 2: the given TI runs, each published only at ≥ 90 % task accuracy), so
 results/circuits_tier{1,2}.{csv,md} and results/circuits_leaderboard.{csv,md} are written from the
-same rows (cached per target in runs/circuits_rows/: a killed run resumes). The figure
+same rows (kept per target in results/circuits_rows/: a killed run resumes). The figure
 results/circuits_leaderboard.html (edge AUC per method and target; CPU seconds, log axis) is not
 committed: this command regenerates it. ``--stored`` lays out only the targets already computed
 (the others are listed in the notes), without computing anything.

@@ -82,3 +82,27 @@ def test_truth_check_row_names_the_inert_true_edge_of_make_reverse():
     assert row["cut"] == "all" and row["edges"] == 77 and row["true_edges"] == 13 and row["inputs"] == 96
     assert (row["inert_true_edges"], row["inert"]) == (1, "input->a3.h0.q")
     assert (row["missed_edges"], row["missed"]) == (0, "")
+
+
+def test_rows_of_a_run_not_on_this_machine_stand_for_it(shift_by, tmp_path, monkeypatch):
+    """Tier 2: the committed rows of a run trained elsewhere are laid out for it (its checkpoint cannot be
+    checked); a run with neither folder nor rows gets a note, not a crash."""
+    table, _, _ = shift_by
+    monkeypatch.setattr(circuits, "benchmark", _fail)
+    spec = str(tmp_path / "elsewhere" / "count_ti")
+    key = circuits._key(2, spec, 8, "resample", SETTINGS["methods"], SETTINGS["resamples"], SETTINGS["n"], None)
+    table.reindex(columns=circuits.COLUMNS).assign(**{**key, "checkpoint": "step_0003000"}).to_csv(
+        tmp_path / f"tier2_{circuits._slug(spec)}.csv", index=False)
+    reused, notes = circuits.tier_table(2, [spec], "resample", rows=tmp_path, figures=None, **SETTINGS)
+    assert notes == [] and len(reused) == len(table)
+    missing, notes = circuits.tier_table(2, [spec + "_gone"], "resample", rows=tmp_path, figures=None, **SETTINGS)
+    assert missing is None and "the run is not on this machine" in notes[0]
+
+
+def test_a_tier2_run_that_is_nowhere_exits_2_with_one_line(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(ANALYSES / "circuits.py"), "--tier", "2", "--run", str(tmp_path / "no_run")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: no run folder and no stored rows for --run")
