@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.decompile.metrics import THRESHOLDS
+from workbench.plots import write_figure
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 COMMAND = "python analyses/decompile.py"
@@ -93,7 +94,7 @@ def main() -> None:
     figure = px.bar(by_op, x="op", y="op_accuracy", color="split", barmode="group", facet_col="run",
                     title="Decompiler: share of lines whose operation is predicted right, per true operation",
                     labels={"op_accuracy": "op slot accuracy", "op": "operation"})
-    figure.write_html(RESULTS / "decompile_ops.html", include_plotlyjs="cdn")
+    write_figure(figure, RESULTS / "decompile_ops.html")
     command = " ".join([COMMAND, *(f"--run {run}" for run in runs)])
     (RESULTS / "decompile.md").write_text(
         "# Decompiler: the meta-model of seed 003 (Table 9.1 layout)\n\n"

@@ -36,6 +36,7 @@ from workbench.inject.config import InjectionConfig  # noqa: E402
 from workbench.inject.presets import BARS  # noqa: E402
 from workbench.curves import training_seconds  # noqa: E402
 from workbench.inject.trainer import finished  # noqa: E402
+from workbench.plots import write_figure  # noqa: E402
 from workbench.tasks import get_task  # noqa: E402
 
 PASS = 0.90
@@ -204,7 +205,7 @@ def main() -> None:
         curves = checks.melt(["run", "finished", "step"], ["eval_accuracy", "eval_agreement"], "check").dropna()
         figure = px.line(curves, x="step", y="value", color="run", line_dash="check", markers=True,
                          title="Held-out checks during training (strict accuracy; TI: decoded agreement)")
-        figure.write_html(RESULTS / "injection_curves.html", include_plotlyjs="cdn")
+        write_figure(figure, RESULTS / "injection_curves.html")
     print(shown.to_string(index=False))
     print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_agreement.csv, injection_checks.csv, "
           "injection_answer_tokens.csv, injection_curves.html")

@@ -350,7 +350,9 @@ def _zoo_show(args: argparse.Namespace) -> None:
         print(f"layers    mean {frame['n_layers'].mean():.1f}, weight tokens mean {frame['n_weight_tokens'].mean():.1f}"
               f" (max {frame['n_weight_tokens'].max()})")
     figure = Path(args.figure) if args.figure else Path(args.dir) / "zoo.html"
-    zoo_figure(frame).write_html(figure, include_plotlyjs="cdn")
+    from workbench.plots import write_figure
+
+    figure = write_figure(zoo_figure(frame), figure)[0]  # self-contained: opens offline
     print(f"figure    {figure} (length and operation histograms)")
     for _, row in frame.head(args.examples).iterrows():
         program, grid = program_of_row(row), grid_of_row(row)

@@ -11,7 +11,7 @@ import torch
 from workbench.align import Alignment, align, compiled_answer, pad_id
 from workbench.compiled import CompiledModel
 from workbench.evaluate.generate import greedy
-from workbench.inject.monitor import continuation_ids, teacher_forced_verdicts
+from workbench.inject.monitor import continuation_ids, next_token_argmax, teacher_forced_verdicts
 from workbench.padding import length_mask, right_pad
 from workbench.tasks import Example, Task
 
@@ -85,8 +85,7 @@ def answer_tokens(model, tokenizer, task: Task, examples: Sequence[Example], bat
     """
     alignments = [align(task, e, tokenizer, 10**9) for e in examples]
     ids = right_pad([a.model_ids for a in alignments], pad_id(tokenizer))
-    device = next(model.parameters()).device
-    predicted = torch.cat([model(part.to(device)).argmax(-1).cpu() for part in ids.split(batch_size)])
+    predicted = next_token_argmax(model, ids, batch_size)
     continuing = set(continuation_ids(task, tokenizer).tolist())
     rows = []
     for row, a in enumerate(alignments):

@@ -24,15 +24,21 @@ def continuation_ids(task: Task, tokenizer) -> torch.Tensor:
 
 
 @torch.no_grad()
+def next_token_argmax(model, ids: torch.Tensor, chunk: int = 16) -> torch.Tensor:
+    """The model's argmax at every position of ``ids``, on the CPU; in chunks of rows, since the full logits
+    of a large vocabulary are ~10 MB per prompt."""
+    device = next(model.parameters()).device
+    return torch.cat([model(part.to(device)).argmax(-1).cpu() for part in ids.split(chunk)])
+
+
+@torch.no_grad()
 def teacher_forced_verdicts(model, ids: torch.Tensor, answer_mask: torch.Tensor, lengths: torch.Tensor,
                             continuing: torch.Tensor, chunk: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """Per right-padded row: (strict, lenient) exact match from one forward pass (see the module doc).
 
     ``answer_mask[b, t]`` marks the answer tokens, ``lengths`` the real tokens of each row.
     """
-    device = next(model.parameters()).device
-    # In chunks: full logits of a large vocabulary are ~10 MB per prompt.
-    predicted = torch.cat([model(part.to(device)).argmax(-1).cpu() for part in ids.split(chunk)])
+    predicted = next_token_argmax(model, ids, chunk)
     lenient = ((predicted[:, :-1] == ids[:, 1:]) | ~answer_mask[:, 1:]).all(dim=1)
     after = predicted[torch.arange(len(ids)), lengths - 1]  # greedy's token after the answer
     return lenient & ~torch.isin(after, continuing), lenient

@@ -47,10 +47,14 @@ _SMOLLM2 = dict(model="smollm2-135m", supervise_end=True, task_batch=6, text_bat
 # back 300 steps later; results/injection_answer_tokens.csv).
 _SMOLLM2_DYCK = {**_SMOLLM2, "layer_map": "0,3,7,10,14,17,21", "roll_after": 200}
 
+# Sum (10 compiled blocks): its eleven residuals every 2-3 blocks up to block 21, the roll at step 200 as
+# dyck's. Not yet measured (no run of it has finished on 2 cores).
+_SMOLLM2_SUM = {**_SMOLLM2, "layer_map": "0,2,4,6,8,10,13,15,17,19,21", "roll_after": 200}
+
 PRESETS: dict[str, dict[str, dict]] = {
     "tiny": _TINY_TASKS,
     "tiny-llama": {task: {**settings, "model": "tiny-llama"} for task, settings in _TINY_TASKS.items()},
-    "smollm2": {"count": _SMOLLM2, "dyck": _SMOLLM2_DYCK},
+    "smollm2": {"count": _SMOLLM2, "dyck": _SMOLLM2_DYCK, "sum": _SMOLLM2_SUM},
 }
 
 # Each preset's bar (issue 15): strict test accuracy, and for TI on the tiny models the decoded agreement
