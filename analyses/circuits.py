@@ -127,7 +127,8 @@ def target_rows(tier: int, spec: str, ablation: str, methods: str = METHODS, res
     if not compute:
         return None, f"{spec}: not computed yet (no stored rows for this code and these settings)"
     if tier == 2 and not Path(spec).is_dir():
-        return None, (f"{spec}: not computed yet (no stored rows, and the run is not on this machine: train it with "
+        stored = "its stored rows were made by other code or settings" if cache.exists() else "no stored rows"
+        return None, (f"{spec}: not computed ({stored}, and the run is not on this machine: train it with "
                       "`python benchmarks/inject_bench.py`)")
     quality = run_quality(spec) if tier == 2 else None
     if quality is not None and quality[0] < PASS:
@@ -200,6 +201,12 @@ def write_tier(tier: int, table: pd.DataFrame, notes: list[str], ablation: str, 
              if tier == 2 else []) + notes)
 
 
+def _bad_input(message: str) -> None:
+    """One line on stderr and exit code 2, as the command line does for bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tier", type=int, choices=[1, 2], required=True)
@@ -213,17 +220,17 @@ def main() -> None:
                         help="default: zero for tier 1, resample for tier 2; the truth is the one for this ablation")
     args = parser.parse_args()
     if args.tier == 2 and not args.run:
-        raise SystemExit("--tier 2 needs at least one --run RUN_DIR (a TI run)")
+        _bad_input("--tier 2 needs at least one --run RUN_DIR (a TI run)")
+    args.run = [str(Path(run)) for run in args.run]  # runs/x/ and runs/x are one run
     unknown = [run for run in args.run if not Path(run).is_dir() and not (ROWS / f"tier2_{_slug(run)}.csv").exists()]
     if unknown:
-        print(f"error: no run folder and no stored rows for --run {unknown[0]}: train it with "
-              "`python benchmarks/inject_bench.py` or give an existing TI run folder", file=sys.stderr)
-        raise SystemExit(2)
+        _bad_input(f"no run folder and no stored rows for --run {unknown[0]}: train it with "
+                   "`python benchmarks/inject_bench.py` or give an existing TI run folder")
     ablation = args.ablation or ("zero" if args.tier == 1 else "resample")
     specs = args.programs.split(",") if args.tier == 1 else args.run
     table, notes = tier_table(args.tier, specs, ablation, args.methods, args.resamples, args.n, args.large_resamples)
     if table is None:
-        raise SystemExit("no run passed its task: nothing to publish (" + "; ".join(notes) + ")")
+        _bad_input("no target to publish: " + "; ".join(notes))
     write_tier(args.tier, table, notes, ablation, args.n)
 
 

@@ -137,13 +137,16 @@ def held_out_checks(folders: list[Path], unfinished: list[Path]) -> pd.DataFrame
 def with_absent_runs(name: str, table: pd.DataFrame, runs: Path, run_of) -> pd.DataFrame:
     """``table`` plus the rows already in ``results/NAME`` of runs whose folder is not under ``runs`` (trained on
     another machine, or before this checkout): re-running the analysis on one new run keeps the others' evidence.
-    ``run_of(frame)`` names each row's run folder, ``<preset>/<task>_<method>``."""
+    ``run_of(frame)`` names each row's run folder, ``<preset>/<task>_<method>``. A run whose folder is here but
+    unfinished has no row until it finishes (its earlier row described other weights)."""
     path = RESULTS / name
     if not path.exists():
         return table
     previous = pd.read_csv(path, dtype={"place": str})
     absent = previous[[not (runs / folder).is_dir() for folder in run_of(previous)]]
-    return pd.concat([table, absent], ignore_index=True) if len(absent) else table
+    if not len(absent) or not len(table):
+        return table if len(table) else absent
+    return pd.concat([table, absent], ignore_index=True)
 
 
 def run_name(frame: pd.DataFrame) -> pd.Series:
@@ -160,13 +163,12 @@ def main() -> None:
     folders = sorted(p.parent for p in args.runs.glob("*/*/config.json"))
     unfinished = [f for f in folders if not finished(f, InjectionConfig.from_file(f / "config.json"))]
     checks = held_out_checks(folders, unfinished)
-    places = pd.concat([answer_token_accuracy(f, args.n).assign(run=f"{f.parent.name}/{f.name}",
-                                                                finished=f not in unfinished)
-                        for f in folders if checkpoint.latest(f) is not None], ignore_index=True)
+    places = [answer_token_accuracy(f, args.n).assign(run=f"{f.parent.name}/{f.name}", finished=f not in unfinished)
+              for f in folders if checkpoint.latest(f) is not None]
     for folder in unfinished:
         print(f"skipping {folder}: still training (resume it with `python benchmarks/inject_bench.py`)", flush=True)
     folders = [f for f in folders if f not in unfinished]
-    if not folders:
+    if not folders or not places:
         raise SystemExit(f"no runs under {args.runs}; train them with `python benchmarks/inject_bench.py`")
     lines, corpus = shakespeare_lines(None, args.ppl_lines)
     rows = []
@@ -185,7 +187,8 @@ def main() -> None:
     key = ["preset", "task", "method"]
     table = with_absent_runs("injection.csv", pd.DataFrame(rows), args.runs, run_name).sort_values(key)
     checks = with_absent_runs("injection_checks.csv", checks, args.runs, lambda frame: frame["run"])
-    places = with_absent_runs("injection_answer_tokens.csv", places, args.runs, lambda frame: frame["run"])
+    places = with_absent_runs("injection_answer_tokens.csv", pd.concat(places, ignore_index=True), args.runs,
+                              lambda frame: frame["run"])
     table.to_csv(RESULTS / "injection.csv", index=False)
     shown = table.copy()
     for column in [c for c in shown if c.startswith(("test_", "compiled_", "ood_", "agreement_"))]:

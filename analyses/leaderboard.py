@@ -111,7 +111,8 @@ def main() -> None:
     settings = dict(methods=METHODS, resamples=args.resamples, n=args.n, large_resamples=args.large_resamples,
                     rows=ROWS, compute=not args.stored)
     tier1, notes1 = tier_table(1, args.programs.split(","), "zero", **settings)
-    tier2, notes2 = tier_table(2, args.run, "resample", **settings) if args.run else (None, [])
+    runs = [str(Path(run)) for run in args.run]  # runs/x/ and runs/x are one run
+    tier2, notes2 = tier_table(2, runs, "resample", **settings) if runs else (None, [])
     if tier1 is None and tier2 is None:
         raise SystemExit("no target computed yet: nothing to lay out (" + "; ".join(notes1 + notes2) + ")")
     for tier, table, notes, ablation in ((1, tier1, notes1, "zero"), (2, tier2, notes2, "resample")):

@@ -57,9 +57,12 @@ def evaluated_row(run_dir: Path) -> pd.Series:
         _refuse(f"{run_dir} (step {step}) is not a TI run evaluated in results/injection.csv at that step; "
                 "run `python analyses/injection.py` first")
     row = row.iloc[0]
-    if row.test_strict < PASS:
+    if not row.test_strict >= PASS:  # NaN too
         _refuse(f"{run_dir} scores {row.test_strict:.1%} strict on its test split (< {PASS:.0%}): it does not compute "
                 "its program, so nothing decoded from it is a result")
+    agreement = pd.read_csv(RESULTS / "injection_agreement.csv")
+    if not ((agreement.preset == row.preset) & (agreement.task == row.task)).any():
+        _refuse(f"results/injection_agreement.csv has no rows of {run_dir}; run `python analyses/injection.py` first")
     return row
 
 
