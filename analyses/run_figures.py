@@ -36,7 +36,7 @@ from workbench.inject import checkpoint  # noqa: E402
 from workbench.tasks import get_task  # noqa: E402
 
 PASS = 0.90
-RELATIVE_NORMS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+RELATIVE_NORMS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _refuse(message: str) -> None:
@@ -80,9 +80,13 @@ def readme(run_dir: Path, row: pd.Series, prompt: str, layer: str, ablation: pd.
     agreement = pd.read_csv(RESULTS / "injection_agreement.csv")
     agreement = agreement[(agreement.preset == row.preset) & (agreement.task == row.task)].set_index("variable")
     last = agreement.filter(like="layer").dropna(axis=1, how="all").iloc[:, -1]
-    curve = ablation.groupby(["relative_norm", "subspace"]).accuracy.mean().unstack().mul(100).round(1)
+    means = ablation.groupby(["relative_norm", "subspace"])[["accuracy", "answer_loss"]].mean().unstack()
+    curve = pd.concat({"accuracy %": means["accuracy"].mul(100).round(1), "answer loss": means["answer_loss"].round(4)},
+                      axis=1)
+    curve.columns = [f"{measure}, {subspace}" for measure, subspace in curve.columns]
     curve.index = [f"{r:g} × mean norm ({ablation[ablation.relative_norm == r].norm.iloc[0]:.1f})" for r in curve.index]
-    gap = (curve["random subspace"] - curve["answer subspace"]).iloc[1:]
+    gap = (curve["accuracy %, random subspace"] - curve["accuracy %, answer subspace"]).iloc[1:]
+    loss_ratio = (curve["answer loss, answer subspace"] / curve["answer loss, random subspace"]).iloc[1:]
     return (f"# Decoded variables and noise ablation of `{run_dir}`\n\n"
             f"Regenerate: `{command}`.\n\n"
             f"The run: `{row.preset}` preset, {row.task}, {row.model}, {int(row.steps):,} steps — "
@@ -94,11 +98,13 @@ def readme(run_dir: Path, row: pd.Series, prompt: str, layer: str, ablation: pd.
             + ", ".join(f"{name} {100 * share:.1f} %" for name, share in last.sort_values().items()) + ".\n"
             f"- `noise_ablation.csv` (Figure 3): noise at {layer} inside the answer variable's subspace "
             f"({int(ablation.dimension.iloc[0])} dimensions, through the map) or inside random subspaces of the same "
-            f"rank; {int(ablation.prompts.iloc[0])} test prompts, {ablation.seed.nunique()} seeds; mean accuracy in %:\n\n"
+            f"rank, as the paper's Figure 3 (at the residual aligned with the last compiled layer); "
+            f"{int(ablation.prompts.iloc[0])} test prompts, {ablation.seed.nunique()} seeds; means:\n\n"
             + curve.rename_axis("noise norm").to_markdown() + "\n\n"
             f"Accuracy points that noise in the answer subspace costs beyond noise of the same norm in a random "
             f"subspace, per nonzero norm: {', '.join(f'{g:+.1f}' for g in gap)} (positive: the answer subspace "
-            f"matters more; {int((gap > 0).sum())} of {len(gap)} norms).\n")
+            f"matters more; {int((gap > 0).sum())} of {len(gap)} norms); answer loss with noise in the answer "
+            f"subspace ÷ in a random one: {', '.join(f'{r:.2f}' for r in loss_ratio)}.\n")
 
 
 def main() -> None:

@@ -52,9 +52,12 @@ def test_the_readme_reports_the_ablation_files_numbers(tmp_path, monkeypatch):
                              "norm": [0.0, 0.0, 0.0, 0.0, 5.0, 5.0, 5.0, 5.0],
                              "relative_norm": [0.0] * 4 + [0.5] * 4, "seed": [0, 0, 1, 1] * 2,
                              "dimension": 3, "prompts": 10,
-                             "accuracy": [0.9, 0.9, 0.9, 0.9, 0.2, 0.8, 0.4, 0.6]})
+                             "accuracy": [0.9, 0.9, 0.9, 0.9, 0.2, 0.8, 0.4, 0.6],
+                             "answer_loss": [0.1, 0.1, 0.1, 0.1, 2.0, 0.5, 1.0, 0.5]})
     text = run_figures.readme(Path("runs/x"), row, "a prompt", "blocks.3.hook_resid_pre", ablation, "cmd")
     # at 0.5 × the mean norm: answer (0.2 + 0.4) / 2 = 30 %, random (0.8 + 0.6) / 2 = 70 %: 40 points
-    assert "| 0.5 × mean norm (5.0) |                30 |                70 |" in text
-    assert "per nonzero norm: +40.0 (" in text and "1 of 1 norms" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 0.5 × mean norm (5.0)"))
+    assert [float(cell) for cell in row.split("|")[2:-1]] == [30, 70, 1.5, 0.5]
+    # answer loss (2.0 + 1.0) / 2 = 1.5 vs (0.5 + 0.5) / 2 = 0.5: three times
+    assert "per nonzero norm: +40.0 (" in text and "1 of 1 norms" in text and "in a random one: 3.00." in text
     assert "count_x 80.0 %, indices 100.0 %" in text and "**97.0 % strict test accuracy**" in text
