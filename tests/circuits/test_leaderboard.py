@@ -107,3 +107,34 @@ def test_a_tier2_run_that_is_nowhere_exits_2_with_one_line(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]  # library warnings aside
     assert done.returncode == 2 and len(errors) == 1
     assert errors[0].startswith("error: no run folder and no stored rows for --run")
+
+
+def test_truth_check_resumes_from_its_written_rows(tmp_path, monkeypatch):
+    """Rows are written after every (program, ablation) and reused by a rerun of the same code and inputs."""
+    import tables
+    import truth_check
+
+    calls = []
+
+    def fake_check(spec, ablation, n):
+        calls.append((spec, ablation))
+        return {"target": spec, "ablation": ablation, "edges": 8, "scored_edges": 8, "true_edges": 3, "cut": "all",
+                "inputs": n, "inert_true_edges": 0, "missed_edges": 0, "inert": "", "missed": "", "cpu_seconds": 0.1}
+
+    for module in (tables, truth_check):
+        monkeypatch.setattr(module, "RESULTS", tmp_path)
+    monkeypatch.setattr(truth_check, "check", fake_check)
+    argv = ["truth_check.py", "--programs", "shift_by,length", "--ablations", "zero,mean", "--n", "4"]
+    monkeypatch.setattr(sys, "argv", argv)
+    truth_check.main()
+    assert len(calls) == 4
+    first = pd.read_csv(tmp_path / "circuits_truth_check.csv")
+    # TIER1 order (length before shift_by), then ablation order
+    assert list(zip(first.program, first.ablation)) == [("length", "zero"), ("length", "mean"),
+                                                        ("shift_by", "zero"), ("shift_by", "mean")]
+    truth_check.main()
+    assert len(calls) == 4  # all reused
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "circuits_truth_check.csv"), first)
+    monkeypatch.setattr(truth_check, "code_version", lambda: "another")
+    truth_check.main()
+    assert len(calls) == 8
