@@ -248,7 +248,7 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
          + ", ".join(f"{m} {auc.loc[m, 'min']:.2f}–{auc.loc[m, 'max']:.2f}" for m in auc.index)),
         ("`results/circuits_tier2.md`", "`python analyses/circuits.py --tier 2 --run RUN`",
          "tier-2 scores on an injected run (see the file for which run and its task accuracy)"),
-        ("`benchmarks/results/circuits.csv`", "`python benchmarks/circuits_bench.py`",
+        ("`benchmarks/results/circuits.csv`", f"`{_circuits_bench_command(circuits)}`",
          f"EAP vs ACDC ({circuits.acdc_thresholds.iloc[0]}-threshold sweep) on the same model and data: EAP "
          f"{speedups}; edge AUC ACDC {circuits.acdc_edge_auc.min():.2f}–"
          f"{circuits.acdc_edge_auc.max():.2f}, EAP {circuits.eap_edge_auc.min():.2f}–{circuits.eap_edge_auc.max():.2f}"),
@@ -267,6 +267,16 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
          "`workbench compress --compiled sort_unique --dims 8,12,16 --steps 800`",
          f"{pct(smallest.accuracy)} outputs kept at d = {smallest.width} of D = {smallest.D}"),
     ]
+
+
+def _circuits_bench_command(circuits: pd.DataFrame) -> str:
+    """The command that measured ``circuits`` (``--targets`` when not every tier-1 target was measured)."""
+    if str(ROOT / "analyses") not in sys.path:  # the analyses are scripts, not a package
+        sys.path.insert(0, str(ROOT / "analyses"))
+    from circuits import TIER1
+
+    command = "python benchmarks/circuits_bench.py"
+    return command if set(circuits.target) == set(TIER1) else f"{command} --targets {','.join(circuits.target)}"
 
 
 def _run_figure_rows() -> list[tuple[str, str, str]]:
