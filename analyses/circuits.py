@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-from tables import RESULTS, write
+from tables import RESULTS, bad_input, write
 
 from workbench.circuits.benchmark import benchmark, compiled_target, roc_figure, run_target, summary_row
 from workbench.compiled.lib_programs import LIB_PROGRAMS
@@ -201,12 +200,6 @@ def write_tier(tier: int, table: pd.DataFrame, notes: list[str], ablation: str, 
              if tier == 2 else []) + notes)
 
 
-def _bad_input(message: str) -> None:
-    """One line on stderr and exit code 2, as the command line does for bad input."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tier", type=int, choices=[1, 2], required=True)
@@ -220,17 +213,17 @@ def main() -> None:
                         help="default: zero for tier 1, resample for tier 2; the truth is the one for this ablation")
     args = parser.parse_args()
     if args.tier == 2 and not args.run:
-        _bad_input("--tier 2 needs at least one --run RUN_DIR (a TI run)")
+        bad_input("--tier 2 needs at least one --run RUN_DIR (a TI run)")
     args.run = [str(Path(run)) for run in args.run]  # runs/x/ and runs/x are one run
     unknown = [run for run in args.run if not Path(run).is_dir() and not (ROWS / f"tier2_{_slug(run)}.csv").exists()]
     if unknown:
-        _bad_input(f"no run folder and no stored rows for --run {unknown[0]}: train it with "
+        bad_input(f"no run folder and no stored rows for --run {unknown[0]}: train it with "
                    "`python benchmarks/inject_bench.py` or give an existing TI run folder")
     ablation = args.ablation or ("zero" if args.tier == 1 else "resample")
     specs = args.programs.split(",") if args.tier == 1 else args.run
     table, notes = tier_table(args.tier, specs, ablation, args.methods, args.resamples, args.n, args.large_resamples)
     if table is None:
-        _bad_input("no target to publish: " + "; ".join(notes))
+        bad_input("no target to publish: " + "; ".join(notes))
     write_tier(args.tier, table, notes, ablation, args.n)
 
 

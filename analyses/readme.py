@@ -188,10 +188,14 @@ LEADERBOARD_COMMAND = "python analyses/leaderboard.py " + " ".join(
     f"--run runs/presets/{preset}/{task}_ti" for preset in ("tiny", "tiny-llama") for task in ("count", "dyck", "sum"))
 
 
-def circuits_leaderboard() -> str:
-    """The per-method summary of results/circuits_leaderboard.csv and one line per metric (the leaderboard's own)."""
+def _analyses_importable() -> None:
     if str(ROOT / "analyses") not in sys.path:  # the analyses are scripts, not a package
         sys.path.insert(0, str(ROOT / "analyses"))
+
+
+def circuits_leaderboard() -> str:
+    """The per-method summary of results/circuits_leaderboard.csv and one line per metric (the leaderboard's own)."""
+    _analyses_importable()
     from leaderboard import MEANINGS, method_summary
 
     board = pd.read_csv(RESULTS / "circuits_leaderboard.csv")
@@ -271,8 +275,7 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
 
 def _circuits_bench_command(circuits: pd.DataFrame) -> str:
     """The command that measured ``circuits`` (``--targets`` when not every tier-1 target was measured)."""
-    if str(ROOT / "analyses") not in sys.path:  # the analyses are scripts, not a package
-        sys.path.insert(0, str(ROOT / "analyses"))
+    _analyses_importable()
     from circuits import TIER1
 
     command = "python benchmarks/circuits_bench.py"

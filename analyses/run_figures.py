@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tables import RESULTS  # noqa: E402
+from tables import RESULTS, bad_input  # noqa: E402
 
 from workbench.ablate import noise_ablation  # noqa: E402
 from workbench.align import align, model_hook, task_batch  # noqa: E402
@@ -39,30 +39,25 @@ PASS = 0.90
 RELATIVE_NORMS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-def _refuse(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def evaluated_row(run_dir: Path) -> pd.Series:
     """The run's row of results/injection.csv, evaluated at its latest checkpoint and at or above the bar."""
     latest = checkpoint.latest(run_dir)
     if latest is None or not (run_dir / "config.json").exists():
-        _refuse(f"{run_dir} is not a training run with a checkpoint; give a TI run folder, e.g. runs/presets/tiny/count_ti")
+        bad_input(f"{run_dir} is not a training run with a checkpoint; give a TI run folder, e.g. runs/presets/tiny/count_ti")
     config = json.loads((run_dir / "config.json").read_text())
     table = pd.read_csv(RESULTS / "injection.csv")
     row = table[(table.preset == run_dir.parent.name) & (table.task == config["task"]) & (table.method == "ti")]
     step = json.loads((latest / "state.json").read_text())["step"]
     if config["method"] != "ti" or row.empty or int(row.steps.iloc[0]) != step:
-        _refuse(f"{run_dir} (step {step}) is not a TI run evaluated in results/injection.csv at that step; "
+        bad_input(f"{run_dir} (step {step}) is not a TI run evaluated in results/injection.csv at that step; "
                 "run `python analyses/injection.py` first")
     row = row.iloc[0]
     if not row.test_strict >= PASS:  # NaN too
-        _refuse(f"{run_dir} scores {row.test_strict:.1%} strict on its test split (< {PASS:.0%}): it does not compute "
+        bad_input(f"{run_dir} scores {row.test_strict:.1%} strict on its test split (< {PASS:.0%}): it does not compute "
                 "its program, so nothing decoded from it is a result")
     agreement = pd.read_csv(RESULTS / "injection_agreement.csv")
     if not ((agreement.preset == row.preset) & (agreement.task == row.task)).any():
-        _refuse(f"results/injection_agreement.csv has no rows of {run_dir}; run `python analyses/injection.py` first")
+        bad_input(f"results/injection_agreement.csv has no rows of {run_dir}; run `python analyses/injection.py` first")
     return row
 
 

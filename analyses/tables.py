@@ -37,7 +37,7 @@ def arguments(description: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _bad_input(message: str) -> None:
+def bad_input(message: str) -> None:
     """One line on stderr and exit code 2, as the command line does for bad input."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -49,7 +49,7 @@ def parse_runs(specs: list[str]) -> dict[tuple[str, str], Path]:
         key, _, path = spec.partition("=")
         method, _, task = key.partition(":")
         if method not in ("ti", "ft") or task not in TASKS or not path:
-            _bad_input(f"bad --run {spec!r}: use ti|ft:dyck|count|sum=RUN_DIR")
+            bad_input(f"bad --run {spec!r}: use ti|ft:dyck|count|sum=RUN_DIR")
         runs[(method, task)] = Path(path)
     return runs
 
@@ -59,7 +59,7 @@ def preset_runs(folder: Path | None) -> dict[tuple[str, str], Path]:
     if folder is None:
         return {}
     if not folder.is_dir():
-        _bad_input(f"--runs {folder}: no such folder; train a preset first (benchmarks/inject_bench.py)")
+        bad_input(f"--runs {folder}: no such folder; train a preset first (benchmarks/inject_bench.py)")
     return {(method, task): folder / f"{task}_{method}" for task in TASKS for method in ("ti", "ft")
             if (folder / f"{task}_{method}" / "config.json").exists()}
 
