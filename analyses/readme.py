@@ -98,10 +98,11 @@ def answer_tokens() -> str:
 
 def step_times() -> str:
     table = pd.read_csv(BENCH / "step.csv")
-    return markdown([{"model": r.model, "prompts + text rows": f"{r.task_batch} + {r.text_batch}",
+    return markdown([{"model": r.model, "task": r.task, "prompts + text rows": f"{r.task_batch} + {r.text_batch}",
                       "loader workers": int(r.loader_workers), "TI s/step (IQR)": f"{r.ti_step_s:.3f} ({r.ti_iqr_s:.3f})",
                       "FT+KL s/step (IQR)": f"{r.ft_step_s:.3f} ({r.ft_iqr_s:.3f})",
-                      "ratio": f"{r.ratio_ti_ft:.3f}", "≤ 1.10": "yes" if r.meets_target else "no"}
+                      "ratio": f"{r.ratio_ti_ft:.3f}", "≤ 1.10": "yes" if r.meets_target else "no",
+                      "compiled targets s/batch": f"{r.targets_s:.4f}" if pd.notna(r.targets_s) else "—"}
                      for r in table.itertuples()])
 
 
@@ -228,7 +229,9 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
         ("`benchmarks/results/tasks.csv`", "`python benchmarks/tasks_bench.py`",
          "depth / width / compile time of the task programs, their exact match on the test split and every suite"),
         ("`benchmarks/results/step.csv`", "`python benchmarks/step_bench.py`",
-         "TI / FT+KL step time of the trainer's own step (20 interleaved repeats, median and IQR; count task)"),
+         "TI / FT+KL step time of the trainer's own step (20 interleaved repeats, median and IQR) and the "
+         "compiled targets' share; the rows with a loader worker: `--loader-workers 1 --models tiny-gpt2,tiny-llama "
+         "--tasks count`"),
         ("`benchmarks/results/inject.csv`", "`python benchmarks/inject_bench.py`",
          "trains the `tiny` preset runs (TI and FT+KL) and records steps / minutes to 95 % held-out accuracy"),
         ("`results/injection.md`", "`python analyses/injection.py` (after the line above)",

@@ -1,6 +1,6 @@
 """Cost of a tracr-injection step vs an FT+KL step on the same model, task and batches.
 
-    python benchmarks/step_bench.py [--models tiny-gpt2,tiny-llama,smollm2-135m] [--task count] [--repeats 20]
+    python benchmarks/step_bench.py [--models tiny-gpt2,tiny-llama,smollm2-135m] [--tasks count,sum,dyck] [--repeats 20]
                                     [--loader-workers 1]
 
 Each step is the trainer's own: the step's batch is taken from the trainer's loader (built, TI
@@ -8,13 +8,15 @@ with the compiled residual targets, in a worker process while the previous step 
 losses of ``step_losses``, backward, AdamW. TI and
 FT+KL steps are interleaved so that machine load affects both alike. Prints and writes, per
 model, the median step time of each, the spread (interquartile range) and the ratio of the
-medians (target ≤ 1.10) → benchmarks/results/step.csv.
+medians (target ≤ 1.10), and the median time of the compiled targets of one batch (part of the TI
+step) → benchmarks/results/step.csv.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ import pandas as pd
 import torch
 
 from workbench.inject.config import InjectionConfig
-from workbench.inject.data import StepBatches, TaskBatches, TextBatches, step_loader
+from workbench.inject.data import CompiledTargets, StepBatches, TaskBatches, TextBatches, step_loader
 from workbench.inject.hooks import layer_map
 from workbench.inject.trainer import Injector, make_optimizer, step_losses
 from workbench.models import load_model
@@ -58,6 +60,12 @@ class Stepper:
         return time.perf_counter() - start
 
 
+def _seconds(targets: CompiledTargets, compiled_ids: torch.Tensor) -> float:
+    start = time.perf_counter()
+    targets(compiled_ids)
+    return time.perf_counter() - start
+
+
 def spread(times: list[float]) -> float:
     quartiles = statistics.quantiles(times, n=4)
     return quartiles[2] - quartiles[0]
@@ -66,20 +74,20 @@ def spread(times: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="tiny-gpt2,tiny-llama,smollm2-135m")
-    parser.add_argument("--task", default="count")
+    parser.add_argument("--tasks", default="count,sum,dyck", help="comma-separated tasks")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--loader-workers", type=int, default=InjectionConfig.loader_workers,
                         help="the trainer's batch-building processes (0: batches built inside the step)")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    task = get_task(args.task)
-    compiled = task.compile()
     rows = []
-    for name in args.models.split(","):
+    for task_name, name in itertools.product(args.tasks.split(","), args.models.split(",")):
+        task = get_task(task_name)
+        compiled = task.compile()
         tiny = name.startswith("tiny")
         # Tiny models at the tiny preset's batch, SmolLM2-135M at the demo's.
         sizes = dict(task_batch=32, text_batch=2, text_tokens=16) if tiny else dict(task_batch=4, text_batch=4)
-        base = InjectionConfig(task=args.task, model=name, tiny_layers=compiled.n_layers + 1, tiny_d_model=128,
+        base = InjectionConfig(task=task_name, model=name, tiny_layers=compiled.n_layers + 1, tiny_d_model=128,
                                loader_workers=args.loader_workers, **sizes)
         loaded = load_model(name, device="cpu", **base.model_kwargs())
         ti = Stepper(InjectionConfig(**{**base.__dict__, "method": "ti"}), loaded, compiled, task, args.repeats + 1)
@@ -90,20 +98,25 @@ def main() -> None:
             ti_times.append(ti.step())
             ft_times.append(ft.step())
         ti_median, ft_median = statistics.median(ti_times), statistics.median(ft_times)
-        rows.append(dict(model=loaded.name, task=args.task, task_batch=base.task_batch, text_batch=base.text_batch,
+        targets = CompiledTargets(compiled)
+        batches = TaskBatches(task, loaded.tokenizer, compiled, 1, with_targets=False)
+        target_times = [_seconds(targets, batches(step, base.task_batch)["compiled_ids"]) for step in range(5)]
+        rows.append(dict(model=loaded.name, task=task_name, task_batch=base.task_batch, text_batch=base.text_batch,
                          loader_workers=args.loader_workers, repeats=args.repeats, ti_step_s=round(ti_median, 4),
                          ti_iqr_s=round(spread(ti_times), 4),
                          ft_step_s=round(ft_median, 4), ft_iqr_s=round(spread(ft_times), 4),
-                         ratio_ti_ft=round(ti_median / ft_median, 3), meets_target=ti_median / ft_median <= 1.10))
-        print(f"{loaded.name}: TI {ti_median:.3f} s/step (IQR {spread(ti_times):.3f}), FT+KL {ft_median:.3f} s/step "
-              f"(IQR {spread(ft_times):.3f}), ratio {ti_median / ft_median:.3f} (target ≤ 1.10)", flush=True)
+                         ratio_ti_ft=round(ti_median / ft_median, 3), meets_target=ti_median / ft_median <= 1.10,
+                         targets_s=round(statistics.median(target_times), 4)))
+        print(f"{loaded.name}, {task_name}: TI {ti_median:.3f} s/step (IQR {spread(ti_times):.3f}), "
+              f"FT+KL {ft_median:.3f} s/step (IQR {spread(ft_times):.3f}), ratio {ti_median / ft_median:.3f} (target ≤ 1.10); compiled targets "
+              f"{statistics.median(target_times):.3f} s/batch", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
     if RESULTS.exists():  # keep the rows of models and loader settings not measured this time
         previous = pd.read_csv(RESULTS)
         if "loader_workers" not in previous:
             previous["loader_workers"] = 0  # rows from before the loader: batches built inside the step
-        key = ["model", "loader_workers"]
+        key = ["model", "task", "loader_workers"]
         kept = previous.merge(table[key], on=key, how="left", indicator=True)["_merge"] == "left_only"
         table = pd.concat([previous[kept.to_numpy()], table], ignore_index=True).sort_values(key)[table.columns]
     table.to_csv(RESULTS, index=False)

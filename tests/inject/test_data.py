@@ -1,11 +1,14 @@
 """Training data: fresh prompts in a seeded order, batches that depend on the step only, targets once per prompt."""
 
+import copy
 import logging
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from workbench.align import compiled_hook
+from workbench.compiled import compile_lib
 from workbench.inject.data import CompiledTargets, PromptStream, TaskBatches, compiled_targets
 from workbench.models import tiny_model
 from workbench.tasks import get_task
@@ -64,10 +67,26 @@ def test_targets_are_the_compiled_residuals_at_every_layer(name):
                                                                for i in range(compiled.n_layers))]):
         # float32 rounding of tracr's steep MLPs (the reference) is ~5e-4; a flipped value would be ~1
         assert torch.allclose(batch["targets"][layer][row, :length], torch.as_tensor(expected[hook])[1:], atol=1e-3)
-    # the pruned float64 forward pass equals the compiled model's own, at every layer and position
+    # the sparse float64 pass equals the compiled model's own, at every layer and position
     for lean, full in zip(batch["targets"], compiled_targets(compiled, batch["compiled_ids"])):
         assert torch.allclose(lean, full, atol=1e-3)
-    assert CompiledTargets(compiled).prune == (name in ("sum", "dyck"))  # where padding is most of the work
+    # and the dense forward pass in float64 to its rounding: only zero terms were left out
+    dense = SimpleNamespace(model=copy.deepcopy(compiled.model).to(torch.float64))
+    dense.model.cfg.dtype = torch.float64
+    for lean, full in zip(CompiledTargets(compiled).exact(batch["compiled_ids"]),
+                          compiled_targets(dense, batch["compiled_ids"]), strict=True):
+        assert torch.allclose(lean, full, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("program, tokens", [("sort", [3, 1, 4, 2]), ("hist", list("abcab"))])
+def test_targets_of_a_bidirectional_program_see_every_position(program, tokens):
+    compiled = compile_lib(program)  # tracr's library compiles without a causal mask
+    assert not compiled.causal
+    ids = compiled.encode(tokens)
+    expected = compiled.residuals(tokens)
+    for layer, target in enumerate(CompiledTargets(compiled)(ids)):
+        assert torch.allclose(target[0], torch.as_tensor(expected[compiled_hook(layer, compiled.n_layers)])[1:],
+                              atol=1e-3), layer
 
 
 def test_compiled_targets_are_the_compiled_models_cached_residuals():
