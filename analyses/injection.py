@@ -146,7 +146,8 @@ def with_absent_runs(name: str, table: pd.DataFrame, runs: Path, run_of) -> pd.D
     absent = previous[[not (runs / folder).is_dir() for folder in run_of(previous)]]
     if not len(absent) or not len(table):
         return table if len(table) else absent
-    return pd.concat([table, absent], ignore_index=True)
+    combined = pd.concat([table, absent], ignore_index=True)
+    return combined[[*previous.columns, *(c for c in combined if c not in previous)]]  # the file's columns stay put
 
 
 def run_name(frame: pd.DataFrame) -> pd.Series:

@@ -20,3 +20,8 @@ def test_rows_of_absent_runs_are_kept_and_rows_of_present_runs_replaced(tmp_path
     merged = injection.with_absent_runs("injection.csv", new, runs, injection.run_name)
     assert sorted(zip(merged.task, merged.test_strict)) == [("count", 0.97), ("dyck", 0.99)]
     assert injection.with_absent_runs("missing.csv", new, runs, injection.run_name) is new
+    # a new run whose columns come in another order (its own OOD suites) leaves the file's order as it was
+    new = pd.DataFrame({"preset": ["tiny"], "task": ["count"], "method": ["ti"], "ood_x_only": [0.5],
+                        "test_strict": [0.97]})
+    merged = injection.with_absent_runs("injection.csv", new, runs, injection.run_name)
+    assert list(merged.columns) == ["preset", "task", "method", "test_strict", "ood_x_only"]
