@@ -1,7 +1,7 @@
 """Cost of a tracr-injection step vs an FT+KL step on the same model, task and batches.
 
-    python benchmarks/step_bench.py [--models tiny-gpt2,tiny-llama,smollm2-135m] [--tasks count,sum,dyck] [--repeats 20]
-                                    [--loader-workers 1]
+    python benchmarks/step_bench.py [--models tiny-gpt2,tiny-llama,smollm2-135m] [--tasks count,sum,dyck]
+                                    [--repeats 20] [--loader-workers 1]
 
 Each step is the trainer's own: the step's batch is taken from the trainer's loader (built, TI
 with the compiled residual targets, in a worker process while the previous step trains), the
@@ -81,9 +81,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     rows = []
-    for task_name, name in itertools.product(args.tasks.split(","), args.models.split(",")):
-        task = get_task(task_name)
-        compiled = task.compile()
+    tasks = {name: get_task(name) for name in args.tasks.split(",")}
+    compiled_of = {name: task.compile() for name, task in tasks.items()}
+    for task_name, name in itertools.product(tasks, args.models.split(",")):
+        task, compiled = tasks[task_name], compiled_of[task_name]
         tiny = name.startswith("tiny")
         # Tiny models at the tiny preset's batch, SmolLM2-135M at the demo's.
         sizes = dict(task_batch=32, text_batch=2, text_tokens=16) if tiny else dict(task_batch=4, text_batch=4)
@@ -108,8 +109,8 @@ def main() -> None:
                          ratio_ti_ft=round(ti_median / ft_median, 3), meets_target=ti_median / ft_median <= 1.10,
                          targets_s=round(statistics.median(target_times), 4)))
         print(f"{loaded.name}, {task_name}: TI {ti_median:.3f} s/step (IQR {spread(ti_times):.3f}), "
-              f"FT+KL {ft_median:.3f} s/step (IQR {spread(ft_times):.3f}), ratio {ti_median / ft_median:.3f} (target ≤ 1.10); compiled targets "
-              f"{statistics.median(target_times):.3f} s/batch", flush=True)
+              f"FT+KL {ft_median:.3f} s/step (IQR {spread(ft_times):.3f}), ratio {ti_median / ft_median:.3f} "
+              f"(target ≤ 1.10); compiled targets {statistics.median(target_times):.3f} s/batch", flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
     if RESULTS.exists():  # keep the rows of models and loader settings not measured this time

@@ -126,13 +126,15 @@ class CompiledTargets:
         ids = compiled_ids.to(self.embed.device)
         residual = self.embed[ids] + self.positions[: ids.shape[1]]
         out = [residual[:, 1:]]
+        length = ids.shape[1]
+        future = torch.ones(length, length, dtype=torch.bool, device=ids.device).triu(1) if self.causal else None
         for (heads, b_o), (reads, w_in, b_in, writes, w_out, b_out) in self.layers:
             written = torch.zeros_like(residual)
             for qk_reads, w_q, b_q, w_k, b_k, v_reads, w_v, b_v, o_writes, w_o in heads:
-                query, key = residual[..., qk_reads] @ w_q + b_q, residual[..., qk_reads] @ w_k + b_k
-                scores = query @ key.transpose(1, 2) / self.scale
-                if self.causal:
-                    scores = scores.masked_fill(torch.ones_like(scores[0], dtype=torch.bool).triu(1), -torch.inf)
+                read = residual[..., qk_reads]
+                scores = (read @ w_q + b_q) @ (read @ w_k + b_k).transpose(1, 2) / self.scale
+                if future is not None:
+                    scores = scores.masked_fill(future, -torch.inf)
                 mixed = scores.softmax(dim=-1) @ (residual[..., v_reads] @ w_v + b_v)
                 written[..., o_writes] += mixed @ w_o
             residual = residual + written + b_o
