@@ -9,7 +9,8 @@ losses of ``step_losses``, backward, AdamW. TI and
 FT+KL steps are interleaved so that machine load affects both alike. Prints and writes, per
 model, the median step time of each, the spread (interquartile range) and the ratio of the
 medians (target ≤ 1.10), and the median time of the compiled targets of one batch (part of the TI
-step) → benchmarks/results/step.csv.
+step) → benchmarks/results/step.csv. A tiny model is measured at its preset's shape and batch (the
+recipe that is trained: sum and dyck at width 256), SmolLM2-135M at the demo's batch.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ import torch
 from workbench.inject.config import InjectionConfig
 from workbench.inject.data import CompiledTargets, StepBatches, TaskBatches, TextBatches, step_loader
 from workbench.inject.hooks import layer_map
+from workbench.inject.presets import preset
 from workbench.inject.trainer import Injector, make_optimizer, step_losses
 from workbench.models import load_model
 from workbench.tasks import get_task
 
 RESULTS = Path(__file__).parent / "results" / "step.csv"
+TINY_PRESETS = {"tiny-gpt2": "tiny", "tiny-llama": "tiny-llama"}
 
 
 class Stepper:
@@ -85,11 +88,11 @@ def main() -> None:
     compiled_of = {name: task.compile() for name, task in tasks.items()}
     for task_name, name in itertools.product(tasks, args.models.split(",")):
         task, compiled = tasks[task_name], compiled_of[task_name]
-        tiny = name.startswith("tiny")
-        # Tiny models at the tiny preset's batch, SmolLM2-135M at the demo's.
-        sizes = dict(task_batch=32, text_batch=2, text_tokens=16) if tiny else dict(task_batch=4, text_batch=4)
-        base = InjectionConfig(task=task_name, model=name, tiny_layers=compiled.n_layers + 1, tiny_d_model=128,
-                               loader_workers=args.loader_workers, **sizes)
+        # A tiny model at its preset's shape and batch (the recipe that is trained), SmolLM2-135M at the demo's batch.
+        shape = ["tiny_layers", "tiny_d_model", "task_batch", "text_batch", "text_tokens"]
+        sizes = ({key: preset(TINY_PRESETS[name], task_name)[key] for key in shape} if name in TINY_PRESETS
+                 else dict(task_batch=4, text_batch=4))
+        base = InjectionConfig(task=task_name, model=name, loader_workers=args.loader_workers, **sizes)
         loaded = load_model(name, device="cpu", **base.model_kwargs())
         ti = Stepper(InjectionConfig(**{**base.__dict__, "method": "ti"}), loaded, compiled, task, args.repeats + 1)
         ft = Stepper(InjectionConfig(**{**base.__dict__, "method": "ft"}), loaded, compiled, task, args.repeats + 1)
@@ -102,7 +105,7 @@ def main() -> None:
         targets = CompiledTargets(compiled)
         batches = TaskBatches(task, loaded.tokenizer, compiled, 1, with_targets=False)
         target_times = [_seconds(targets, batches(step, base.task_batch)["compiled_ids"]) for step in range(5)]
-        rows.append(dict(model=loaded.name, task=task_name, task_batch=base.task_batch, text_batch=base.text_batch,
+        rows.append(dict(model=loaded.name, family=name, task=task_name, task_batch=base.task_batch, text_batch=base.text_batch,
                          loader_workers=args.loader_workers, repeats=args.repeats, ti_step_s=round(ti_median, 4),
                          ti_iqr_s=round(spread(ti_times), 4),
                          ft_step_s=round(ft_median, 4), ft_iqr_s=round(spread(ft_times), 4),
@@ -117,7 +120,9 @@ def main() -> None:
         previous = pd.read_csv(RESULTS)
         if "loader_workers" not in previous:
             previous["loader_workers"] = 0  # rows from before the loader: batches built inside the step
-        key = ["model", "task", "loader_workers"]
+        if "family" not in previous:  # rows from before the family column: the model's name without its shape
+            previous["family"] = previous["model"].str.replace(r"-\d+l-\d+d$", "", regex=True)
+        key = ["family", "task", "loader_workers"]
         kept = previous.merge(table[key], on=key, how="left", indicator=True)["_merge"] == "left_only"
         table = pd.concat([previous[kept.to_numpy()], table], ignore_index=True).sort_values(key)[table.columns]
     table.to_csv(RESULTS, index=False)

@@ -78,6 +78,19 @@ def test_targets_are_the_compiled_residuals_at_every_layer(name):
         assert torch.allclose(lean, full, rtol=0, atol=1e-6)
 
 
+def test_targets_do_not_merge_different_mlp_inputs_that_share_a_key():
+    task = get_task("dyck")
+    compiled = task.compile()
+    ids = TaskBatches(task, tiny_model("tiny-gpt2", n_layers=4).tokenizer, compiled, seed=0,
+                      with_targets=False)(0, 8)["compiled_ids"]
+    targets = CompiledTargets(compiled)
+    expected = targets.exact(ids)
+    for _, mlp in targets.layers:
+        mlp.probe = torch.zeros_like(mlp.probe)  # every input row projects to the same key
+    for got, want in zip(targets.exact(ids), expected, strict=True):
+        assert torch.allclose(got, want, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("program, tokens", [("sort", [3, 1, 4, 2]), ("hist", list("abcab"))])
 def test_targets_of_a_bidirectional_program_see_every_position(program, tokens):
     compiled = compile_lib(program)  # tracr's library compiles without a causal mask
