@@ -291,11 +291,13 @@ def _run_figure_rows() -> list[tuple[str, str, str]]:
     for folder in sorted(RESULTS.glob("figures_*")):
         command = re.search(r"Regenerate: `([^`]+)`", (folder / "README.md").read_text())[1]
         ablation = pd.read_csv(folder / "noise_ablation.csv")
-        at_one = ablation[ablation.relative_norm == 1.0].groupby("subspace").accuracy.mean()
+        at_one = ablation[ablation.relative_norm == 1.0].groupby("subspace")[["accuracy", "answer_loss"]].mean()
+        answer, random_ = at_one.loc["answer subspace"], at_one.loc["random subspace"]
         rows.append((f"`results/{folder.name}/`", f"`{command}`",
                      "decoded variables (Figure 6) and the noise ablation (Figure 3) of the run: at noise of the "
-                     f"residual's mean norm, accuracy {pct(at_one['answer subspace'])} in the answer subspace vs "
-                     f"{pct(at_one['random subspace'])} in random subspaces of the same rank"))
+                     f"residual's mean norm, accuracy {pct(answer.accuracy)} and answer loss {answer.answer_loss:.3f} "
+                     f"in the answer subspace vs {pct(random_.accuracy)} and {random_.answer_loss:.3f} in random "
+                     "subspaces of the same rank"))
     return rows
 
 
