@@ -281,3 +281,33 @@ def test_resume_refuses_more_steps_under_a_decaying_schedule(tmp_path):
     train(InjectionConfig(**SMALL, steps=2, lr_schedule="cosine"), run, progress=False)
     with pytest.raises(WorkbenchError, match=r"different configuration \(\['steps'\]\)"):
         train(InjectionConfig(**SMALL, steps=4, lr_schedule="cosine"), run, progress=False, resume=True)
+
+
+def test_alignment_is_read_at_the_valid_positions_only():
+    """The map runs on the unpadded positions only; the loss is the mean cosine over exactly those."""
+    import torch.nn.functional as F
+
+    from workbench.inject.data import TaskBatches
+    from workbench.inject.hooks import layer_map
+    from workbench.inject.losses import alignment_loss
+    from workbench.inject.trainer import Injector
+    from workbench.models import tiny_model
+    from workbench.tasks import get_task
+
+    task = get_task("count")
+    compiled = task.compile()
+    torch.manual_seed(0)
+    tiny = tiny_model("tiny-gpt2", n_layers=4)
+    batch = TaskBatches(task, tiny.tokenizer, compiled, seed=0)(0, 4)
+    mask = batch["mask"]
+    assert not mask.all()  # rows of different lengths: some positions are padding
+    answer = batch["answer_mask"][:, 1:]
+    predicting = torch.cat([answer, torch.zeros_like(answer[:, :1])], dim=1)
+    injector = Injector(tiny.model, compiled, layer_map(compiled.n_layers, 4), "after_last", True)
+    with torch.no_grad():
+        full = injector(batch["ids"], predicting, batch["ids"][:, :5], roll=False)[1]
+        rows = injector(batch["ids"], predicting, batch["ids"][:, :5], roll=False, aligned=mask)[1]
+    reference = sum(1 - F.cosine_similarity(f, t, dim=-1)[mask].mean() for f, t in zip(full, batch["targets"]))
+    for f, r in zip(full, rows, strict=True):
+        assert torch.allclose(f[mask], r, atol=1e-6)
+    assert torch.allclose(alignment_loss(rows, [t[mask] for t in batch["targets"]]), reference, atol=1e-6)

@@ -11,15 +11,12 @@ def answer_ce(answer_logits: torch.Tensor, answer_tokens: torch.Tensor) -> torch
     return F.cross_entropy(answer_logits, answer_tokens)
 
 
-def alignment_loss(mapped: list[torch.Tensor], compiled: list[torch.Tensor], mask: torch.Tensor,
-                   reduction: str = "sum") -> torch.Tensor:
-    """Σ (or mean) over layers of 1 − cosine(map(h_i), compiled_i), averaged over valid positions."""
-    terms = []
-    for prediction, target in zip(mapped, compiled):
-        cosine = F.cosine_similarity(prediction, target, dim=-1)
-        terms.append(1 - cosine[mask].mean())
-    stacked = torch.stack(terms)
-    return stacked.sum() if reduction == "sum" else stacked.mean()
+def alignment_loss(mapped: list[torch.Tensor], compiled: list[torch.Tensor], reduction: str = "sum") -> torch.Tensor:
+    """Σ (or mean) over layers of 1 − cosine(map(h_i), compiled_i), averaged over the positions given
+    (``[positions, compiled width]`` per layer: the valid ones)."""
+    terms = torch.stack([1 - F.cosine_similarity(prediction, target, dim=-1).mean()
+                         for prediction, target in zip(mapped, compiled, strict=True)])
+    return terms.sum() if reduction == "sum" else terms.mean()
 
 
 def kl_to_original(logits: torch.Tensor, original_logits: torch.Tensor) -> torch.Tensor:

@@ -48,9 +48,11 @@ class Injector(nn.Module):
         self.roll_name = roll_hook_name(mapping, roll_at)
         self.last_residual = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
 
-    def forward(self, ids: torch.Tensor, predicting: torch.Tensor, text_ids: torch.Tensor, roll: bool = True):
+    def forward(self, ids: torch.Tensor, predicting: torch.Tensor, text_ids: torch.Tensor, roll: bool = True,
+                aligned: torch.Tensor | None = None):
         """Logits at the ``predicting`` positions only (the answer CE needs no others), the mapped
-        residuals at the aligned layers, and the logits of the text batch."""
+        residuals at the aligned layers (at the ``aligned`` positions only, ``[n, compiled width]``, when
+        given: the map is the widest product of a small model's step), and the logits of the text batch."""
         store = {}
         hooks = []
         if self.map is not None:
@@ -63,7 +65,8 @@ class Injector(nn.Module):
         hooks.append((self.last_residual, capture(last)))
         self.model.run_with_hooks(ids, fwd_hooks=hooks, return_type=None)
         answer_logits = unembed(self.model, last[self.last_residual][predicting])
-        mapped = [self.map(store[model_hook(block)]) for block in self.mapping] if self.map is not None else []
+        residuals = [store[model_hook(block)] for block in self.mapping] if self.map is not None else []
+        mapped = [self.map(r if aligned is None else r[aligned]) for r in residuals]
         return answer_logits, mapped, logits_of(self.model, text_ids)
 
 
@@ -91,11 +94,12 @@ def step_losses(injector, original, batch: dict, text_ids: torch.Tensor, config:
         original_logits = logits_of(original, text_ids)
     answer = batch["answer_mask"][:, 1:]
     predicting = torch.cat([answer, torch.zeros_like(answer[:, :1])], dim=1)
-    answer_logits, mapped, text_logits = injector(batch["ids"], predicting, text_ids, roll)
+    answer_logits, mapped, text_logits = injector(batch["ids"], predicting, text_ids, roll, aligned=batch["mask"])
     terms = {"ce": answer_ce(answer_logits, batch["ids"][:, 1:][answer]),
              "kl": kl_to_original(text_logits, original_logits)}
     if mapped:
-        terms["alignment"] = alignment_loss(mapped, batch["targets"], batch["mask"], config.alignment_reduction)
+        terms["alignment"] = alignment_loss(mapped, [target[batch["mask"]] for target in batch["targets"]],
+                                            config.alignment_reduction)
     return terms
 
 
