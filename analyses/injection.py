@@ -8,7 +8,9 @@ Reads every run folder ``RUNS/<preset>/<task>_<method>`` (made by ``python bench
 variable and aligned layer), results/injection_checks.csv (every held-out check of every run, unfinished
 runs included: step, accuracy, TI's decoded agreement), results/injection_answer_tokens.csv (every run at
 its latest checkpoint, unfinished ones included: teacher-forced accuracy of each place in the answer, so a
-run that fails its task shows which token it misses), results/injection_curves.html. A run below 90 % strict
+run that fails its task shows which token it misses), results/injection_unfinished_agreement.csv (unfinished TI
+runs at their latest checkpoint: agreement per variable and aligned layer, so a run that fails shows which of
+the program's variables its residual does not hold), results/injection_curves.html. A run below 90 % strict
 test accuracy is marked FAILED: it does not compute its program, so nothing decoded from it is a result.
 A run's evaluation is kept in its folder (``evaluation.json``) until its checkpoint or these settings change;
 the rows of a run whose folder is absent (trained before this checkout) are kept from the files as they were.
@@ -68,15 +70,21 @@ def evaluate(run_dir: Path, n: int, lines: list[str]) -> dict:
            "ppl_original": round(ppl_before, 2), "ppl_after": round(ppl_after, 2),
            "ppl_change_pct": round(100 * (ppl_after / ppl_before - 1), 1)}
     if config.method == "ti":
-        loaded, _, linear_map, mapping, _ = load_trained_map(run_dir)
-        compiled = task.compile()
-        table = agreement(loaded.model, linear_map, loaded.tokenizer, task, compiled, task.split("test", n), mapping)
-        for i, column in enumerate(table.columns):
-            row[f"agreement_layer{i}"] = table[column].mean()
+        table = agreement_table(run_dir, n)
+        for column in table.columns:
+            row[f"agreement_{column}"] = table[column].mean()
         row["agreement_mean"] = float(table.stack().mean())  # every variable at every aligned layer
-        row["per_variable"] = table.set_axis([f"layer{i}" for i in range(table.shape[1])], axis=1)
+        row["per_variable"] = table
     row["verdict"] = "injected" if row["test_strict"] >= PASS else f"FAILED (< {PASS:.0%} on its task)"
     return row
+
+
+def agreement_table(run_dir: Path, n: int) -> pd.DataFrame:
+    """A TI run's decoded agreement on ``n`` test prompts: one row per variable, columns ``layer0..`` (aligned layers)."""
+    loaded, config, linear_map, mapping, _ = load_trained_map(run_dir)
+    task = get_task(config.task)
+    table = agreement(loaded.model, linear_map, loaded.tokenizer, task, task.compile(), task.split("test", n), mapping)
+    return table.set_axis([f"layer{i}" for i in range(table.shape[1])], axis=1)
 
 
 def cached_evaluation(run_dir: Path, n: int, lines: list[str], fresh: bool) -> dict:
@@ -117,6 +125,20 @@ def answer_token_accuracy(run_dir: Path, n: int) -> pd.DataFrame:
     table = places.groupby("place").correct.agg(tokens="size", accuracy="mean").reset_index()
     table = table.sort_values("place", key=lambda p: p.map(lambda v: (v == "end", v.zfill(3))))
     table = table.assign(step=step, prompts=n).round(4)
+    table.to_csv(path, index=False)
+    return table
+
+
+def variable_agreement(run_dir: Path, n: int) -> pd.DataFrame:
+    """A TI run's decoded agreement per variable (rows) and aligned layer (``layer0..``) on ``n`` test prompts at
+    its latest checkpoint; kept in ``RUN/agreement.csv`` for that checkpoint."""
+    path = run_dir / "agreement.csv"
+    step = json.loads((checkpoint.latest(run_dir) / "state.json").read_text())["step"]
+    if path.exists():
+        saved = pd.read_csv(path)
+        if (saved.step == step).all() and (saved.prompts == n).all():
+            return saved
+    table = agreement_table(run_dir, n).rename_axis("variable").reset_index().assign(step=step, prompts=n).round(4)
     table.to_csv(path, index=False)
     return table
 
@@ -166,6 +188,8 @@ def main() -> None:
     checks = held_out_checks(folders, unfinished)
     places = [answer_token_accuracy(f, args.n).assign(run=f"{f.parent.name}/{f.name}", finished=f not in unfinished)
               for f in folders if checkpoint.latest(f) is not None]
+    stalled = [variable_agreement(f, args.n).assign(run=f"{f.parent.name}/{f.name}") for f in unfinished
+               if checkpoint.latest(f) is not None and InjectionConfig.from_file(f / "config.json").method == "ti"]
     for folder in unfinished:
         print(f"skipping {folder}: still training (resume it with `python benchmarks/inject_bench.py`)", flush=True)
     folders = [f for f in folders if f not in unfinished]
@@ -188,6 +212,11 @@ def main() -> None:
     key = ["preset", "task", "method"]
     table = with_absent_runs("injection.csv", pd.DataFrame(rows), args.runs, run_name).sort_values(key)
     checks = with_absent_runs("injection_checks.csv", checks, args.runs, lambda frame: frame["run"])
+    stalled = with_absent_runs("injection_unfinished_agreement.csv", pd.concat(stalled) if stalled else pd.DataFrame(),
+                               args.runs, lambda frame: frame["run"])
+    if len(stalled):
+        stalled[["run", "step", "prompts", "variable", *(c for c in stalled if c.startswith("layer"))]].to_csv(
+            RESULTS / "injection_unfinished_agreement.csv", index=False)
     places = with_absent_runs("injection_answer_tokens.csv", pd.concat(places, ignore_index=True), args.runs,
                               lambda frame: frame["run"])
     table.to_csv(RESULTS / "injection.csv", index=False)
@@ -212,7 +241,7 @@ def main() -> None:
         write_figure(figure, RESULTS / "injection_curves.html")
     print(shown.to_string(index=False))
     print(f"wrote {RESULTS / 'injection.csv'}, injection.md, injection_agreement.csv, injection_checks.csv, "
-          "injection_answer_tokens.csv, injection_curves.html")
+          "injection_answer_tokens.csv, injection_unfinished_agreement.csv, injection_curves.html")
 
 
 if __name__ == "__main__":

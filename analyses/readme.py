@@ -85,6 +85,20 @@ def injection_unfinished() -> str:
     return markdown(rows) if rows else "(every run under runs/presets is finished)\n"
 
 
+def unfinished_agreement() -> str:
+    """Per unfinished TI run: its decoded agreement and the variables its residual holds least."""
+    table = pd.read_csv(RESULTS / "injection_unfinished_agreement.csv")
+    rows = []
+    for (run, step), part in table.groupby(["run", "step"], sort=False):
+        layers = part.set_index("variable")[[c for c in part if c.startswith("layer")]]
+        lowest = layers.mean(axis=1).nsmallest(5)
+        rows.append({"run (not finished)": run, "checkpoint": f"step {step:,}", "variables": len(layers),
+                     "agreement: mean; last aligned layer": f"{pct(layers.stack().mean())}; {pct(layers.iloc[:, -1].mean())}",
+                     "least agreement (mean over its aligned layers)": ", ".join(
+                         f"`{name}` {pct(value)}" for name, value in lowest.items())})
+    return markdown(rows)
+
+
 def answer_tokens() -> str:
     """The SmolLM2 runs' teacher-forced accuracy per place in the answer (1..k, then its end)."""
     places = pd.read_csv(RESULTS / "injection_answer_tokens.csv", dtype={"place": str})
@@ -307,7 +321,7 @@ def evidence() -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs,
                                          "injection-unfinished": injection_unfinished,
-                                         "answer-tokens": answer_tokens, "step-times": step_times,
+                                         "answer-tokens": answer_tokens, "unfinished-agreement": unfinished_agreement, "step-times": step_times,
                                          "zoo": zoo, "decompile": decompile,
                                          "circuits-leaderboard": circuits_leaderboard, "evidence": evidence}
 
