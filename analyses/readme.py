@@ -263,7 +263,7 @@ def _evidence_rows() -> list[tuple[str, str, str]]:
         ("`results/circuits_leaderboard.md`", f"`{LEADERBOARD_COMMAND}`",
          "one table of every method on every target of both tiers: edge and node AUC, MIB's CPR and CMD, spread "
          "over resamples, rank stability, seconds (and writes the two tier tables below from the same rows)"),
-        ("`results/circuits_tier1.md`", "`python analyses/circuits.py --tier 1`",
+        ("`results/circuits_tier1.md`", "`python analyses/circuits.py --tier 1 --large-resamples 3`",
          f"{tier1.target.nunique()} compiled programs × {tier1.method.nunique()} methods × "
          f"{tier1.resamples.min()}–{tier1.resamples.max()} resamples: edge AUC "
          + ", ".join(f"{m} {auc.loc[m, 'min']:.2f}–{auc.loc[m, 'max']:.2f}" for m in auc.index)),
