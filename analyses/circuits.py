@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import time
 from pathlib import Path
@@ -79,13 +80,17 @@ def _slug(text: str) -> str:
 
 
 def _checkpoint(tier: int, spec: str) -> str:
-    """Tier 2: the run's checkpoint the rows are for (its folder name); tier 1: none."""
+    """Tier 2: the run's checkpoint the rows are for, ``<folder>@<weights>`` (the start of the SHA-256 of the
+    model's and the map's weights in its manifest: a run retrained to the same step is other weights); tier 1: none."""
     from workbench.inject import checkpoint
 
     if tier == 1:
         return ""
     latest = checkpoint.latest(Path(spec))
-    return latest.name if latest is not None else ""
+    if latest is None:
+        return ""
+    sums = json.loads((latest / "manifest.json").read_text())
+    return f"{latest.name}@{sums['model.safetensors'][:12]}{sums.get('map.safetensors', '')[:12]}"
 
 
 def _key(tier: int, spec: str, edges: int, ablation: str, methods: str, resamples: int, n: int,

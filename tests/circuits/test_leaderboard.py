@@ -138,3 +138,19 @@ def test_truth_check_resumes_from_its_written_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(truth_check, "code_version", lambda: "another")
     truth_check.main()
     assert len(calls) == 8
+
+
+def test_a_run_retrained_to_the_same_step_is_another_target(tmp_path):
+    import json
+
+    folder = tmp_path / "checkpoints" / "step_0003000"
+    folder.mkdir(parents=True)
+    (tmp_path / "checkpoints" / "latest").write_text(folder.name)
+
+    def weights(model_sum):
+        (folder / "manifest.json").write_text(json.dumps({"model.safetensors": model_sum, "map.safetensors": "9" * 64}))
+        return circuits._checkpoint(2, str(tmp_path))
+
+    first, retrained = weights("a" * 64), weights("b" * 64)
+    assert first.startswith("step_0003000@") and retrained.startswith("step_0003000@") and first != retrained
+    assert circuits._checkpoint(1, str(tmp_path)) == ""
