@@ -48,7 +48,9 @@ _SMOLLM2 = dict(model="smollm2-135m", supervise_end=True, task_batch=6, text_bat
 _SMOLLM2_DYCK = {**_SMOLLM2, "layer_map": "0,3,7,10,14,17,21", "roll_after": 200}
 
 # Sum (10 compiled blocks): its eleven residuals every 2-3 blocks up to block 21, the roll at step 200 as
-# dyck's. Does not inject (README): 59 % held-out at step 200, 6 % by step 400 once the roll was on.
+# dyck's. Does not inject (README): 59 % held-out at step 200, 6 % by step 400 once the roll was on; the
+# operands' units and tens digits decode at 13-33 % at every aligned layer (results/injection_unfinished_agreement.csv):
+# blocks 0-21 had not learnt the program's lookups, so the answer subspace at block 21 could not hold the sum.
 _SMOLLM2_SUM = {**_SMOLLM2, "layer_map": "0,2,4,6,8,10,13,15,17,19,21", "roll_after": 200}
 
 PRESETS: dict[str, dict[str, dict]] = {
