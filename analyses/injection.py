@@ -91,7 +91,7 @@ def cached_evaluation(run_dir: Path, n: int, lines: list[str], fresh: bool) -> d
     """``evaluate``, kept in ``RUN/evaluation.json`` for the run's latest checkpoint and these settings:
     re-running the analysis after one more run evaluates only that run (``--fresh``: all of them)."""
     path = run_dir / "evaluation.json"
-    key = {"checkpoint": json.loads((checkpoint.latest(run_dir) / "state.json").read_text())["step"],
+    key = {"checkpoint": latest_step(run_dir),
            "n": n, "ppl_lines": len(lines)}
     if not fresh and path.exists():
         saved = json.loads(path.read_text())
@@ -110,37 +110,42 @@ def cached_evaluation(run_dir: Path, n: int, lines: list[str], fresh: bool) -> d
     return row
 
 
+def latest_step(run_dir: Path) -> int:
+    return json.loads((checkpoint.latest(run_dir) / "state.json").read_text())["step"]
+
+
+def per_checkpoint(run_dir: Path, name: str, n: int, compute, **read) -> pd.DataFrame:
+    """``compute()`` (a table), kept in ``RUN/name`` with ``step`` and ``prompts`` columns and read back while the
+    run's latest checkpoint and ``n`` are those it was made for."""
+    path, step = run_dir / name, latest_step(run_dir)
+    if path.exists():
+        saved = pd.read_csv(path, **read)
+        if (saved.step == step).all() and (saved.prompts == n).all():
+            return saved
+    table = compute().assign(step=step, prompts=n).round(4)
+    table.to_csv(path, index=False)
+    return table
+
+
 def answer_token_accuracy(run_dir: Path, n: int) -> pd.DataFrame:
     """Per place in the answer (1..k, then ``end``: the token after it ends it), the teacher-forced accuracy on
     ``n`` test prompts at the run's latest checkpoint; kept in ``RUN/answer_tokens.csv`` for that checkpoint."""
-    path = run_dir / "answer_tokens.csv"
-    step = json.loads((checkpoint.latest(run_dir) / "state.json").read_text())["step"]
-    if path.exists():
-        saved = pd.read_csv(path, dtype={"place": str})
-        if (saved.step == step).all() and (saved.prompts == n).all():
-            return saved
-    loaded, config, step = load_run(run_dir)
-    task = get_task(config.task)
-    places = answer_tokens(loaded.model, loaded.tokenizer, task, task.split("test", n))
-    table = places.groupby("place").correct.agg(tokens="size", accuracy="mean").reset_index()
-    table = table.sort_values("place", key=lambda p: p.map(lambda v: (v == "end", v.zfill(3))))
-    table = table.assign(step=step, prompts=n).round(4)
-    table.to_csv(path, index=False)
-    return table
+
+    def compute() -> pd.DataFrame:
+        loaded, config, _ = load_run(run_dir)
+        task = get_task(config.task)
+        places = answer_tokens(loaded.model, loaded.tokenizer, task, task.split("test", n))
+        table = places.groupby("place").correct.agg(tokens="size", accuracy="mean").reset_index()
+        return table.sort_values("place", key=lambda p: p.map(lambda v: (v == "end", v.zfill(3))))
+
+    return per_checkpoint(run_dir, "answer_tokens.csv", n, compute, dtype={"place": str})
 
 
 def variable_agreement(run_dir: Path, n: int) -> pd.DataFrame:
     """A TI run's decoded agreement per variable (rows) and aligned layer (``layer0..``) on ``n`` test prompts at
     its latest checkpoint; kept in ``RUN/agreement.csv`` for that checkpoint."""
-    path = run_dir / "agreement.csv"
-    step = json.loads((checkpoint.latest(run_dir) / "state.json").read_text())["step"]
-    if path.exists():
-        saved = pd.read_csv(path)
-        if (saved.step == step).all() and (saved.prompts == n).all():
-            return saved
-    table = agreement_table(run_dir, n).rename_axis("variable").reset_index().assign(step=step, prompts=n).round(4)
-    table.to_csv(path, index=False)
-    return table
+    return per_checkpoint(run_dir, "agreement.csv", n,
+                          lambda: agreement_table(run_dir, n).rename_axis("variable").reset_index())
 
 
 def held_out_checks(folders: list[Path], unfinished: list[Path]) -> pd.DataFrame:

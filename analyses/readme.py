@@ -321,7 +321,8 @@ def evidence() -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {"tasks": tasks, "injection-runs": injection_runs,
                                          "injection-unfinished": injection_unfinished,
-                                         "answer-tokens": answer_tokens, "unfinished-agreement": unfinished_agreement, "step-times": step_times,
+                                         "answer-tokens": answer_tokens, "unfinished-agreement": unfinished_agreement,
+                                         "step-times": step_times,
                                          "zoo": zoo, "decompile": decompile,
                                          "circuits-leaderboard": circuits_leaderboard, "evidence": evidence}
 
