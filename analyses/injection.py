@@ -220,7 +220,11 @@ def main() -> None:
     stalled = with_absent_runs("injection_unfinished_agreement.csv", pd.concat(stalled) if stalled else pd.DataFrame(),
                                args.runs, lambda frame: frame["run"])
     if len(stalled):
-        stalled[["run", "step", "prompts", "variable", *(c for c in stalled if c.startswith("layer"))]].to_csv(
+        # the run's task accuracy beside what is decoded from it: its held-out strict check at that checkpoint
+        accuracy = checks.rename(columns={"eval_accuracy": "held_out_accuracy"})[["run", "step", "held_out_accuracy"]]
+        stalled = stalled.drop(columns="held_out_accuracy", errors="ignore").merge(accuracy, on=["run", "step"], how="left")
+        stalled[["run", "step", "held_out_accuracy", "prompts", "variable",
+                 *(c for c in stalled if c.startswith("layer"))]].to_csv(
             RESULTS / "injection_unfinished_agreement.csv", index=False)
     places = with_absent_runs("injection_answer_tokens.csv", pd.concat(places, ignore_index=True), args.runs,
                               lambda frame: frame["run"])

@@ -92,7 +92,8 @@ def unfinished_agreement() -> str:
     for (run, step), part in table.groupby(["run", "step"], sort=False):
         layers = part.set_index("variable")[[c for c in part if c.startswith("layer")]]
         lowest = layers.mean(axis=1).nsmallest(5)
-        rows.append({"run (not finished)": run, "checkpoint": f"step {step:,}", "variables": len(layers),
+        rows.append({"run (not finished)": run, "checkpoint": f"step {step:,}",
+                     "held-out strict there": pct(part.held_out_accuracy.iloc[0]), "variables": len(layers),
                      "agreement: mean; last aligned layer": f"{pct(layers.stack().mean())}; {pct(layers.iloc[:, -1].mean())}",
                      "least agreement (mean over its aligned layers)": ", ".join(
                          f"`{name}` {pct(value)}" for name, value in lowest.items())})
