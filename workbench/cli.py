@@ -75,7 +75,7 @@ def _tasks(args: argparse.Namespace) -> None:
 TRAIN_FIELDS = ("task", "model", "method", "steps", "task_batch", "text_batch", "text_tokens", "lr_model", "lr_map",
                 "checkpoint_every", "layer_map", "seed", "alignment_reduction", "tiny_layers", "tiny_d_model",
                 "lr_schedule", "warmup_steps", "grad_clip", "eval_every", "eval_prompts", "target_accuracy",
-                "target_agreement", "roll_after", "prompts", "train_pool", "supervise_end", "loader_workers")
+                "target_agreement", "roll_after", "roll_ramp", "prompts", "train_pool", "supervise_end", "loader_workers")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -538,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--grad-clip", type=float, help="max gradient norm (0: none)")
     p.add_argument("--roll-after", type=int, help="steps trained without the roll first (TI)")
+    p.add_argument("--roll-ramp", type=int, help="then steps over which the rolled share rises to 1 (TI; 0: at once)")
     p.add_argument("--supervise-end", action=argparse.BooleanOptionalAction, default=None,
                    help="also train the end-of-text token after the answer (teaches a model to stop)")
     p.add_argument("--eval-every", type=int, help="steps between held-out accuracy checks (0: none)")

@@ -26,6 +26,20 @@ def test_roll_keeps_the_subspace_and_takes_the_rest_from_the_partner():
     assert torch.allclose(h.grad, torch.ones(4, 3, 16) @ projection, atol=1e-5)
 
 
+def test_a_partial_roll_mixes_the_own_rest_with_the_neighbours():
+    torch.manual_seed(1)
+    projection = subspace_projection(torch.randn(10, 16), [1, 4])
+    h = torch.randn(3, 2, 16, requires_grad=True)
+    assert torch.allclose(roll(h, projection, 0.0), h, atol=1e-5)
+    out = roll(h, projection, 0.25)
+    full = roll(h, projection)
+    assert torch.allclose(out, 0.75 * h + 0.25 * full, atol=1e-5)
+    # the own rest keeps its gradient at its share: d out / d h = P + 0.75 (I - P)
+    out.sum().backward()
+    expected = torch.ones(3, 2, 16) @ (projection + 0.75 * (torch.eye(16) - projection))
+    assert torch.allclose(h.grad, expected, atol=1e-5)
+
+
 def test_layer_maps_and_too_shallow_models():
     assert layer_map(3, 12) == [0, 1, 2, 3]
     spread = layer_map(3, 30, "spread")

@@ -12,7 +12,7 @@ import torch
 
 from workbench import WorkbenchError
 from workbench.inject.config import InjectionConfig
-from workbench.inject.trainer import finished, train
+from workbench.inject.trainer import finished, step_losses, train
 
 SMALL = dict(task="count", model="tiny-gpt2", tiny_layers=4, task_batch=6, text_batch=2, text_tokens=16,
              lr_model=1e-3, lr_map=1e-2)
@@ -239,6 +239,22 @@ def test_a_ti_run_does_not_stop_before_its_roll_is_on(tmp_path, monkeypatch):
     assert result["step"] == 6
     assert [m.get("eval_accuracy") for m in _metrics(tmp_path / "roll") if "eval_accuracy" in m] == [0.99, 0.5, 0.99]
 
+
+def test_a_ramped_roll_rises_step_by_step_and_the_run_stops_only_once_it_is_full(tmp_path, monkeypatch):
+    shares = []
+    real = step_losses
+
+    def recording(*args, roll):
+        shares.append(roll)
+        return real(*args, roll=roll)
+
+    monkeypatch.setattr("workbench.inject.trainer.step_losses", recording)
+    monkeypatch.setattr("workbench.inject.trainer.HeldOut.accuracy", lambda self, model: 0.99)
+    config = InjectionConfig(**SMALL, steps=50, eval_every=2, target_accuracy=0.95, roll_after=2, roll_ramp=2,
+                             checkpoint_every=100)
+    result = train(config, tmp_path / "ramp", progress=False)
+    assert shares == pytest.approx([0, 0, 1 / 3, 2 / 3, 1, 1])
+    assert result["step"] == 6  # at step 4 the last step trained had two thirds of the roll
 
 
 def test_a_ti_run_stops_only_once_its_decoded_agreement_reaches_the_target(tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ class InjectionConfig:
     roll_at: str = "after_last"  # 'after_last' = blocks.{m_k}.hook_resid_post (the paper's code), or a hook name
     supervise_end: bool = False  # also train the end-of-text token after the answer (the paper: answer tokens only)
     roll_after: int = 0  # steps without the roll first, so the map can find the answer subspace before it is enforced
+    roll_ramp: int = 0  # then steps over which the rolled share of the rest rises linearly to 1; 0 = all at once
     text_source: str = "brown"  # 'brown' (offline default), 'fineweb' (hub), or a local file/folder
     seed: int = 42
     checkpoint_every: int = 100
@@ -63,7 +64,7 @@ class InjectionConfig:
             if getattr(self, name) < 1:
                 raise WorkbenchError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr_model", "lr_map", "alpha", "beta", "gamma", "grad_clip", "warmup_steps", "eval_every",
-                     "roll_after", "loader_workers"):
+                     "roll_after", "roll_ramp", "loader_workers"):
             if not getattr(self, name) >= 0:
                 raise WorkbenchError(f"{name} must be a number ≥ 0, got {getattr(self, name)}")
         for name in ("target_accuracy", "target_agreement"):
@@ -72,6 +73,17 @@ class InjectionConfig:
         if self.tiny_d_model < 16 or self.tiny_d_model % 32:
             raise WorkbenchError(f"tiny_d_model must be a multiple of 32 (heads of 16, grouped by 2), "
                                  f"got {self.tiny_d_model}")
+
+    def roll_share(self, step: int) -> float:
+        """The share of the rest taken from the neighbour at (0-based) ``step``: 0 before ``roll_after``,
+        then rising over ``roll_ramp`` steps to 1 (FT+KL: always 0).
+
+        >>> [InjectionConfig(roll_after=10, roll_ramp=4).roll_share(step) for step in (9, 10, 12, 14, 20)]
+        [0.0, 0.2, 0.6, 1.0, 1.0]
+        """
+        if self.method != "ti" or step < self.roll_after:
+            return 0.0
+        return min(1.0, (step - self.roll_after + 1) / (self.roll_ramp + 1))
 
     def model_kwargs(self) -> dict:
         """What ``load_model`` needs besides the name (the shape and seed of a tiny model)."""

@@ -35,16 +35,21 @@ def subspace_projection(map_weight: torch.Tensor, dims: list[int]) -> torch.Tens
     return (m @ torch.linalg.pinv(m)).to(map_weight.dtype)
 
 
-def roll(activation: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
-    """h·P + roll_batch(h − h·P, 1).detach(): outside the subspace, each example gets its neighbour's stream."""
+def roll(activation: torch.Tensor, projection: torch.Tensor, share: float = 1.0) -> torch.Tensor:
+    """h·P + roll_batch(h − h·P, 1).detach(): outside the subspace, each example gets its neighbour's stream.
+
+    ``share`` < 1 mixes: h·P + (1 − share)·(h − h·P) + share·roll_batch(h − h·P, 1).detach(), so a
+    ramp of the share lets the blocks above move to the answer subspace instead of losing the rest at once.
+    """
     inside = activation @ projection
-    outside = torch.roll(activation - inside, shifts=1, dims=0).detach()
-    return inside + outside
+    outside = activation - inside
+    rolled = torch.roll(outside, shifts=1, dims=0).detach()
+    return inside + rolled if share == 1.0 else inside + (1.0 - share) * outside + share * rolled
 
 
-def roll_hook(projection: torch.Tensor) -> Callable:
+def roll_hook(projection: torch.Tensor, share: float = 1.0) -> Callable:
     def hook(activation, hook):
-        return roll(activation, projection)
+        return roll(activation, projection, share)
 
     return hook
 

@@ -48,17 +48,19 @@ class Injector(nn.Module):
         self.roll_name = roll_hook_name(mapping, roll_at)
         self.last_residual = f"blocks.{model.cfg.n_layers - 1}.hook_resid_post"
 
-    def forward(self, ids: torch.Tensor, predicting: torch.Tensor, text_ids: torch.Tensor, roll: bool = True,
+    def forward(self, ids: torch.Tensor, predicting: torch.Tensor, text_ids: torch.Tensor, roll: float = 1.0,
                 aligned: torch.Tensor | None = None):
         """Logits at the ``predicting`` positions only (the answer CE needs no others), the mapped
         residuals at the aligned layers (at the ``aligned`` positions only, ``[n, compiled width]``, when
-        given: the map is the widest product of a small model's step), and the logits of the text batch."""
+        given: the map is the widest product of a small model's step), and the logits of the text batch.
+        ``roll`` is the rolled share of the rest (``workbench.inject.hooks.roll``; 0 or False: no roll)."""
         store = {}
         hooks = []
         if self.map is not None:
             hooks += [(model_hook(block), capture(store)) for block in self.mapping]
             if roll:
-                hooks.append((self.roll_name, roll_hook(subspace_projection(self.map.weight, self.final_dims))))
+                hooks.append((self.roll_name, roll_hook(subspace_projection(self.map.weight, self.final_dims),
+                                                        float(roll))))
         # Last, in its own store: hooks on one name run in order, so when the roll sits on the last residual
         # the answer sees it while the alignment still reads the unrolled residual.
         last = {}
@@ -88,7 +90,7 @@ def logits_of(model, ids: torch.Tensor) -> torch.Tensor:
 
 
 def step_losses(injector, original, batch: dict, text_ids: torch.Tensor, config: InjectionConfig,
-                roll: bool = True) -> dict[str, torch.Tensor]:
+                roll: float = 1.0) -> dict[str, torch.Tensor]:
     """The loss terms of one step: answer CE, KL to the original on text, and (TI) the alignment."""
     with torch.no_grad():
         original_logits = logits_of(original, text_ids)
@@ -173,7 +175,7 @@ def train(config: InjectionConfig, run_dir: str | Path, resume: bool = False, pr
     steps = StepBatches(tasks, texts, config.task_batch, config.text_batch, rank, world)
     for step, (batch, text_ids) in zip(bar, step_loader(steps, start, end, config.loader_workers, device)):
         batch, text_ids = _to(batch, device), text_ids.to(device)
-        terms = step_losses(trainer, original, batch, text_ids, config, roll=step >= config.roll_after)
+        terms = step_losses(trainer, original, batch, text_ids, config, roll=config.roll_share(step))
         loss = config.alpha * terms["ce"] + config.gamma * terms["kl"] + config.beta * terms.get("alignment", 0.0)
         values = {name: float(value.detach()) for name, value in {"loss": loss, **terms}.items()}
         if not all(math.isfinite(v) for v in values.values()):
@@ -256,7 +258,7 @@ def _target_reached(config: InjectionConfig, step: int, checks: dict[str, float]
         return False
     if config.method != "ti":
         return True
-    rolled = step > config.roll_after
+    rolled = config.roll_share(step - 1) == 1.0
     return rolled and (not config.target_agreement or checks.get("eval_agreement", -1.0) >= config.target_agreement)
 
 
