@@ -90,7 +90,8 @@ def unfinished_agreement() -> str:
     table = pd.read_csv(RESULTS / "injection_unfinished_agreement.csv")
     rows = []
     for (run, step), part in table.groupby(["run", "step"], sort=False):
-        layers = part.set_index("variable")[[c for c in part if c.startswith("layer")]]
+        # runs of several programs share the file: a run's own aligned layers are its non-empty columns
+        layers = part.set_index("variable")[[c for c in part if c.startswith("layer")]].dropna(axis=1, how="all")
         lowest = layers.mean(axis=1).nsmallest(5)
         rows.append({"run (not finished)": run, "checkpoint": f"step {step:,}",
                      "held-out strict there": pct(part.held_out_accuracy.iloc[0]), "variables": len(layers),
@@ -108,7 +109,9 @@ def answer_tokens() -> str:
     for (run, step), part in places.groupby(["run", "step"], sort=False):
         cells = {f"place {r.place}" if r.place != "end" else "end": pct(r.accuracy) for r in part.itertuples()}
         rows.append({"run": run, "checkpoint": f"step {step:,}", **cells})
-    return pd.DataFrame(rows).fillna("—").to_markdown(index=False) + "\n"
+    table = pd.DataFrame(rows)
+    places_in_order = sorted((c for c in table if c.startswith("place ")), key=lambda c: int(c.split()[1]))
+    return table[["run", "checkpoint", *places_in_order, "end"]].fillna("—").to_markdown(index=False) + "\n"
 
 
 def step_times() -> str:

@@ -36,6 +36,8 @@ _TINY_TASKS = {"count": {**_TINY, "tiny_layers": 4},
 # after block 3 (26 pretrained blocks then read another prompt's residual) or after the last block 29
 # (no block left to read the answer subspace). So: a third of the rate, the aligned blocks at 0, 7, 14,
 # 21 (8 blocks above the roll to turn the answer subspace into the answer tokens), the roll on later.
+# Count still fails (README): with the roll on at step 500 or ramped in over steps 300-700
+# (runs/presets/smollm2/count_ti_ramp), held-out accuracy falls as the rolled share rises (67 % to 6 %).
 _SMOLLM2 = dict(model="smollm2-135m", supervise_end=True, task_batch=6, text_batch=2, text_tokens=32,
                 lr_model=3e-5, lr_map=1e-2, lr_schedule="cosine", warmup_steps=50, grad_clip=1.0, roll_after=500,
                 layer_map="0,7,14,21", eval_every=50, eval_prompts=64, target_accuracy=0.95, target_agreement=0.93,
